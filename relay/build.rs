@@ -1,1 +1,68 @@
-fn main() {}
+//! Embeds the web app (`../web`) into the relay binary: one table of (URL path, bytes, ETag).
+//! `web/node_modules`, npm's files and the browser tests stay out; `web/vendor/` (xterm.js,
+//! copied there by `scripts/web-assets`) goes in when present.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::{env, fs};
+
+const SKIP: &[&str] = &[
+    "node_modules",
+    "package.json",
+    "package-lock.json",
+    "tests",
+    ".gitignore",
+];
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        if SKIP.contains(&name.as_str()) || name.starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn main() {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../web")
+        .canonicalize()
+        .expect("web/ exists");
+    println!("cargo:rerun-if-changed={}", web.display());
+    let mut files = Vec::new();
+    walk(&web, &mut files);
+    files.sort();
+    let mut code = String::from("pub static ASSETS: &[(&str, &[u8], &str)] = &[\n");
+    for f in &files {
+        let rel = f
+            .strip_prefix(&web)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let bytes = fs::read(f).expect("readable asset");
+        let mut h = DefaultHasher::new();
+        bytes.hash(&mut h);
+        code.push_str(&format!(
+            "    ({:?}, include_bytes!({:?}), \"\\\"{:016x}\\\"\"),\n",
+            format!("/{rel}"),
+            f.display().to_string(),
+            h.finish()
+        ));
+    }
+    code.push_str("];\n");
+    fs::write(
+        Path::new(&env::var("OUT_DIR").unwrap()).join("assets.rs"),
+        code,
+    )
+    .unwrap();
+}

@@ -1,1 +1,22 @@
-fn main() {}
+//! The `privaclaw-relay` binary: parse flags, set up logging, run the server until SIGTERM.
+
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use privaclaw_relay::{config::Config, server};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = server::run(config).await {
+        eprintln!("privaclaw-relay: {e}");
+        std::process::exit(1);
+    }
+}

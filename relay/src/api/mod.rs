@@ -1,0 +1,199 @@
+//! The HTTP API: `/auth/v1` (accounts), `/functions/v1` (the reference's edge functions),
+//! `/api/v1` (resources, realtime events, the OpenAPI document), `/healthz`.
+//!
+//! Every permission is checked here, on the server, with the reference's rules: a project
+//! and its devices, team and sessions are visible to its members and changed by its owner;
+//! for anyone else they do not exist (404). Profiles and skill configs are their user's
+//! alone. Errors are JSON `{error, message}` (see [`error`]).
+
+pub mod auth;
+pub mod devices;
+pub mod error;
+pub mod events;
+pub mod filters;
+pub mod functions;
+pub mod history;
+pub mod openapi;
+pub mod profile;
+pub mod projects;
+pub mod skills;
+pub mod team;
+
+use crate::app::App;
+use crate::store::Role;
+use error::{ApiError, ApiResult};
+use filters::AuthUser;
+use serde::{Deserialize, Deserializer};
+use std::sync::Arc;
+use utoipa::ToSchema;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+/// `{"name": "…"}`: creating or renaming a project or device.
+#[derive(Deserialize, ToSchema)]
+pub struct NameBody {
+    pub name: String,
+}
+
+/// Every API route, each group boxed to keep compile times sane.
+pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
+    let health = warp::path!("healthz")
+        .and(warp::get())
+        .and(filters::with(app))
+        .then(health)
+        .map(Reply::into_response);
+    let openapi = warp::path!("api" / "v1" / "openapi.json")
+        .and(warp::get())
+        .map(openapi::document)
+        .map(Reply::into_response);
+    let download = warp::path!("functions" / "v1" / "download-connector").map(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_available",
+            "This relay does not serve connector downloads yet: build relay-connector from source (see the README's 'Connector' section).",
+        )
+        .into_response()
+    });
+    health
+        .or(openapi)
+        .unify()
+        .or(auth::routes(app))
+        .unify()
+        .or(functions::routes(app))
+        .unify()
+        .or(download)
+        .unify()
+        .or(projects::routes(app))
+        .unify()
+        .or(devices::routes(app))
+        .unify()
+        .or(team::routes(app))
+        .unify()
+        .or(history::routes(app))
+        .unify()
+        .or(profile::routes(app))
+        .unify()
+        .or(skills::routes(app))
+        .unify()
+        .or(events::routes(app))
+        .unify()
+        .boxed()
+}
+
+async fn health(app: Arc<App>) -> Response {
+    let db = app.db.ping().await;
+    let status = if db {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({"status": if db { "ok" } else { "database unavailable" }, "version": env!("CARGO_PKG_VERSION")});
+    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+}
+
+/// Turns rejections into JSON errors. `None` means "not an API path": the caller serves the
+/// web app instead.
+pub fn recover(r: &Rejection) -> Option<Response> {
+    if let Some(e) = r.find::<ApiError>() {
+        return Some(e.clone().into_response());
+    }
+    let e = if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "Request bodies are limited to {} bytes.",
+                filters::BODY_LIMIT
+            ),
+        )
+    } else if r.find::<warp::reject::LengthRequired>().is_some() {
+        ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            "Send the body with a Content-Length header.",
+        )
+    } else if r.find::<warp::reject::InvalidQuery>().is_some() {
+        ApiError::bad_request("invalid_query", "The query string has invalid parameters.")
+    } else if r.find::<warp::reject::MissingHeader>().is_some()
+        || r.find::<warp::reject::InvalidHeader>().is_some()
+    {
+        ApiError::bad_request("invalid_header", "A required header is missing or invalid.")
+    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This path does not accept this HTTP method; see /api/v1/openapi.json.",
+        )
+    } else if r.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send JSON.",
+        )
+    } else {
+        return None;
+    };
+    Some(e.into_response())
+}
+
+/// The JSON 404 for unknown API paths.
+pub fn not_found() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No such endpoint: see /api/v1/openapi.json for the API.",
+    )
+    .into_response()
+}
+
+pub async fn recover_api(r: Rejection) -> Result<Response, Rejection> {
+    recover(&r).ok_or(r)
+}
+
+/// The caller's role in the project; 404 if they are not in it.
+pub async fn member_of(app: &App, project_id: &str, who: &AuthUser) -> ApiResult<Role> {
+    app.db
+        .role(project_id, &who.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("project"))
+}
+
+/// Succeeds only for the project's owner: 404 for strangers, 403 for members.
+pub async fn owner_of(app: &App, project_id: &str, who: &AuthUser, action: &str) -> ApiResult<()> {
+    match member_of(app, project_id, who).await? {
+        Role::Owner => Ok(()),
+        Role::Member => Err(ApiError::owner_only(action)),
+    }
+}
+
+/// A trimmed name of 1–100 characters.
+pub fn name(raw: &str, what: &str) -> ApiResult<String> {
+    let n = raw.trim();
+    if n.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            format!("Give the {what} a name."),
+        ));
+    }
+    if n.chars().count() > 100 || n.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            format!("A {what} name is at most 100 characters, without control characters."),
+        ));
+    }
+    Ok(n.to_string())
+}
+
+/// At most `max` characters of `s`.
+pub fn clip(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+/// Deserializes a field that may be absent (`None`), null (`Some(None)`) or set.
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}

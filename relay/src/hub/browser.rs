@@ -1,0 +1,314 @@
+//! `/session`: browsers. The first frame must be `auth` (access token, session id); the
+//! session must be active and its device in one of the user's projects. Then the browser gets
+//! `auth_ok`, the replay of what it missed, and live output; its `stdin`/`resize` go to the
+//! connector, for its own session only.
+
+use super::frames::{self, RawFrame};
+use super::live::{self, LinkError, Live};
+use super::outbox::{Drain, Outbox};
+use super::socket::{self, HANDSHAKE, Peer, Step};
+use crate::api::filters::with;
+use crate::app::App;
+use base64::Engine;
+use privaclaw_proto::{
+    Auth, AuthOk, Output, Resize, SessionEnd, SessionRef, SessionStart, encode, kind,
+};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+
+pub fn route(app: &Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("session")
+        .and(socket::upgrade())
+        .and(with(app))
+        .map(|up: socket::Upgrade, app: Arc<App>| {
+            let viewer = app.hub.next_id();
+            up.reply(
+                "browsers",
+                BrowserPeer {
+                    app,
+                    viewer,
+                    opened: Instant::now(),
+                    live: None,
+                },
+            )
+        })
+        .boxed()
+}
+
+struct BrowserPeer {
+    app: Arc<App>,
+    viewer: u64,
+    opened: Instant,
+    live: Option<Arc<Live>>,
+}
+
+impl Drain for Live {
+    fn drained(&self) {
+        Live::drained(self)
+    }
+}
+
+/// Terminal sizes outside this range are refused.
+const MAX_DIM: u16 = 1000;
+
+impl Peer for BrowserPeer {
+    fn deadline(&self) -> Option<Instant> {
+        self.live.is_none().then(|| self.opened + HANDSHAKE)
+    }
+
+    fn low_water(&self) -> usize {
+        live::LOW
+    }
+
+    async fn on_text(&mut self, out: &Outbox, text: Utf8Bytes) -> Step {
+        let frame = match frames::parse(&text) {
+            Ok(f) => f,
+            Err(msg) => {
+                out.send(frames::error(&msg, Some("bad_frame"), None));
+                return Step::Continue;
+            }
+        };
+        match self.live.clone() {
+            None => self.auth(out, &frame).await,
+            Some(live) => self.route(out, &live, &frame, &text).await,
+        }
+    }
+
+    async fn on_close(&mut self) {
+        if let Some(live) = &self.live {
+            live.detach(self.viewer);
+        }
+    }
+}
+
+fn fail(out: &Outbox, code: u16, err: &'static str, message: &str) -> Step {
+    out.send(frames::error(message, Some(err), None));
+    Step::Close(code, err)
+}
+
+impl BrowserPeer {
+    async fn auth(&mut self, out: &Outbox, frame: &RawFrame<'_>) -> Step {
+        use kind::close;
+        if frame.kind == kind::PING {
+            out.send(encode(kind::PONG, None));
+            return Step::Continue;
+        }
+        if frame.kind != kind::AUTH {
+            out.send(frames::error(
+                "Send auth first",
+                Some("auth_required"),
+                None,
+            ));
+            return Step::Continue;
+        }
+        let auth: Auth = match frames::data(frame) {
+            Ok(a) => a,
+            Err(msg) => {
+                return fail(
+                    out,
+                    close::AUTH_FAILED,
+                    "auth_failed",
+                    &format!("{msg}: auth needs token and session_id"),
+                );
+            }
+        };
+        let Some(claims) = self.app.keys.verify(&auth.token) else {
+            return fail(
+                out,
+                close::AUTH_FAILED,
+                "auth_failed",
+                "Auth failed: the access token is invalid or expired. Sign in again.",
+            );
+        };
+        let invalid = "Session invalid: it does not exist, has ended, or is not in one of your projects. Start a new session.";
+        let session = match self.app.db.session(&auth.session_id).await {
+            Ok(Some(s)) if s.status == "active" => s,
+            Ok(_) => return fail(out, close::SESSION_INVALID, "session_invalid", invalid),
+            Err(e) => {
+                tracing::error!(error = %e, "database error during auth");
+                return fail(
+                    out,
+                    1011,
+                    "unavailable",
+                    "The relay's database is unavailable; retry shortly.",
+                );
+            }
+        };
+        match self.app.db.role(&session.project_id, &claims.sub).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return fail(out, close::SESSION_INVALID, "session_invalid", invalid),
+            Err(_) => {
+                return fail(
+                    out,
+                    1011,
+                    "unavailable",
+                    "The relay's database is unavailable; retry shortly.",
+                );
+            }
+        }
+        if auth
+            .device_id
+            .as_deref()
+            .is_some_and(|d| !d.is_empty() && d != session.device_id)
+        {
+            return fail(
+                out,
+                close::SESSION_INVALID,
+                "session_invalid",
+                "Session invalid: device_id does not match this session's device.",
+            );
+        }
+        let cols = auth
+            .cols
+            .filter(|c| (1..=MAX_DIM).contains(c))
+            .unwrap_or(80);
+        let rows = auth
+            .rows
+            .filter(|r| (1..=MAX_DIM).contains(r))
+            .unwrap_or(24);
+        let Some((live, created)) = self.app.hub.open(&session, cols, rows) else {
+            return fail(
+                out,
+                close::CONNECTOR_OFFLINE,
+                "connector_offline",
+                "Connector offline: the device is not connected. Start relay-connector on it, then reconnect.",
+            );
+        };
+        out.watch(live.clone());
+        let ok = |r: &super::replay::Replay| -> Utf8Bytes {
+            let data = AuthOk {
+                session_id: Some(session.id.clone()),
+                device_id: Some(session.device_id.clone()),
+                resumed: Some(!created),
+                offset: Some(r.offset),
+                dropped: Some(r.dropped),
+            };
+            encode(kind::AUTH_OK, Some(&data)).into()
+        };
+        if !live.attach(self.viewer, out.clone(), ok, auth.offset) {
+            return fail(out, close::SESSION_INVALID, "session_invalid", invalid);
+        }
+        tracing::info!(session = %session.id, user = %claims.sub, resumed = !created, "browser attached");
+        self.live = Some(live);
+        Step::Continue
+    }
+
+    /// Refuses a frame naming another session than this socket's.
+    fn mine(&self, out: &Outbox, live: &Live, named: &str) -> bool {
+        if named == live.id {
+            return true;
+        }
+        let msg = format!(
+            "This socket is for session {}; a frame named another session and was dropped.",
+            live.id
+        );
+        out.send(frames::error(&msg, Some("wrong_session"), Some(&live.id)));
+        false
+    }
+
+    fn forward(&self, out: &Outbox, live: &Live, frame: impl Into<Utf8Bytes>) {
+        let why = match live.to_connector(frame) {
+            Ok(()) => return,
+            Err(LinkError::Offline) => (
+                "device_offline",
+                "The device is offline: this input was not delivered. It will be accepted again when the device reconnects.",
+            ),
+            Err(LinkError::Busy) => (
+                "busy",
+                "The device is not keeping up: this input was dropped. Try again in a moment.",
+            ),
+            Err(LinkError::Ended) => ("session_ended", "The session has ended."),
+        };
+        out.send(frames::error(why.1, Some(why.0), Some(&live.id)));
+    }
+
+    async fn route(
+        &mut self,
+        out: &Outbox,
+        live: &Arc<Live>,
+        frame: &RawFrame<'_>,
+        text: &Utf8Bytes,
+    ) -> Step {
+        let bad = |msg: String| {
+            out.send(frames::error(&msg, Some("bad_frame"), Some(&live.id)));
+            Step::Continue
+        };
+        match frame.kind.as_ref() {
+            kind::PING => {
+                out.send(encode(kind::PONG, None));
+            }
+            kind::STDIN => match frames::data::<Output>(frame) {
+                Ok(o) if self.mine(out, live, &o.session_id) => {
+                    if base64::engine::general_purpose::STANDARD
+                        .decode(&o.data_b64)
+                        .is_err()
+                    {
+                        return bad("stdin data_b64 is not valid base64".into());
+                    }
+                    self.forward(out, live, text.clone());
+                }
+                Ok(_) => {}
+                Err(msg) => return bad(msg),
+            },
+            kind::RESIZE | kind::SESSION_START => {
+                let r = if frame.kind == kind::RESIZE {
+                    frames::data::<Resize>(frame)
+                } else {
+                    frames::data::<SessionStart>(frame).map(|s| Resize {
+                        session_id: s.session_id,
+                        cols: s.cols,
+                        rows: s.rows,
+                        probe: None,
+                    })
+                };
+                match r {
+                    Ok(r) if self.mine(out, live, &r.session_id) => {
+                        let ok = |d: Option<u16>| d.is_some_and(|d| (1..=MAX_DIM).contains(&d));
+                        if !ok(r.cols) || !ok(r.rows) {
+                            return bad(format!(
+                                "{} needs cols and rows between 1 and {MAX_DIM}",
+                                frame.kind
+                            ));
+                        }
+                        // The PTY already runs (the relay started it on auth): a browser's own
+                        // session_start is a resize.
+                        self.forward(out, live, encode(kind::RESIZE, Some(&r)));
+                    }
+                    Ok(_) => {}
+                    Err(msg) => return bad(msg),
+                }
+            }
+            kind::SESSION_END => match frames::data::<SessionEnd>(frame) {
+                Ok(e) if self.mine(out, live, &e.session_id) => {
+                    let reason = e.reason.unwrap_or_default();
+                    if reason.is_empty() || reason == kind::reason::BROWSER_DISCONNECTED {
+                        return Step::Close(1000, "detached");
+                    }
+                    self.app.hub.end_session(&live.id, &reason, true).await;
+                }
+                Ok(_) => {}
+                Err(msg) => return bad(msg),
+            },
+            kind::PAUSE | kind::RESUME => match frames::data::<SessionRef>(frame) {
+                Ok(r) if self.mine(out, live, &r.session_id) => {
+                    live.set_viewer_paused(self.viewer, frame.kind == kind::PAUSE)
+                }
+                Ok(_) => {}
+                Err(msg) => return bad(msg),
+            },
+            other => {
+                let shown: String = other.chars().take(32).collect();
+                out.send(frames::error(
+                    &format!("unknown message type '{shown}'"),
+                    Some("unknown_type"),
+                    None,
+                ));
+            }
+        }
+        Step::Continue
+    }
+}

@@ -1,0 +1,347 @@
+//! One running terminal session inside the relay: the browsers watching it, its replay ring,
+//! the connector link it goes to, and flow control between them.
+//!
+//! Output from the connector is fanned out to every browser's outbox and kept in the ring.
+//! When a browser falls behind (its queue passes `HIGH`) or asks for it (`pause`), the relay
+//! sends `pause` for this session to the connector, which stops reading that PTY; when every
+//! browser is below `LOW` again, `resume`. Other sessions of the connector are not affected.
+//! A browser whose queue passes `HARD` anyway (a connector that ignores `pause`) is closed
+//! with 4008 and can resume from the ring.
+
+use super::outbox::Outbox;
+use super::replay::{Replay, Ring};
+use privaclaw_proto::{SessionRef, encode, kind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+pub const HIGH: usize = 256 * 1024;
+pub const LOW: usize = 64 * 1024;
+pub const HARD: usize = 4 * 1024 * 1024;
+
+pub struct Live {
+    pub id: String,
+    pub device_id: String,
+    pub project_id: String,
+    /// Mirror of `State::paused`, so browser writers can check it without the lock.
+    paused: AtomicBool,
+    state: Mutex<State>,
+}
+
+struct State {
+    viewers: Vec<Viewer>,
+    ring: Ring,
+    /// The connector's outbox; `None` while a resumable connector is away.
+    link: Option<Outbox>,
+    paused: bool,
+    ended: bool,
+    idle_since: Option<Instant>,
+    link_lost_since: Option<Instant>,
+}
+
+struct Viewer {
+    id: u64,
+    out: Outbox,
+    paused: bool,
+}
+
+/// Why a frame for the connector was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LinkError {
+    Offline,
+    Busy,
+    Ended,
+}
+
+/// A connector link that reads nothing does not get more input queued than this.
+const LINK_LIMIT: usize = 1024 * 1024;
+
+impl Live {
+    pub fn new(id: String, device_id: String, project_id: String, link: Option<Outbox>) -> Live {
+        Live {
+            id,
+            device_id,
+            project_id,
+            paused: AtomicBool::new(false),
+            state: Mutex::new(State {
+                viewers: Vec::new(),
+                ring: Ring::default(),
+                link_lost_since: link.is_none().then(Instant::now),
+                link,
+                paused: false,
+                ended: false,
+                idle_since: Some(Instant::now()),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Connector output: keep it for resume and fan it out.
+    pub fn output(&self, frame: Utf8Bytes, bytes: u64) {
+        let mut st = self.lock();
+        if st.ended {
+            return;
+        }
+        st.ring.push(frame.clone(), bytes);
+        st.viewers.retain(|v| {
+            let q = v.out.send(frame.clone());
+            if q > HARD {
+                // Its queue will not drain: cut it off now rather than after 4 MiB more.
+                v.out.kill(
+                    privaclaw_proto::kind::close::TOO_SLOW,
+                    "too slow: reconnect with offset to resume",
+                );
+            }
+            q != 0 && q <= HARD
+        });
+        if st.viewers.is_empty() && st.idle_since.is_none() {
+            st.idle_since = Some(Instant::now());
+        }
+        self.flow(&mut st);
+    }
+
+    /// Any other frame every browser of the session should see.
+    pub fn broadcast(&self, frame: Utf8Bytes) {
+        for v in &self.lock().viewers {
+            v.out.send(frame.clone());
+        }
+    }
+
+    /// Adds a browser. Under one lock: `first` (the `auth_ok`) and the replay are queued
+    /// before any live frame can reach this browser, so nothing is lost or doubled.
+    pub fn attach(
+        &self,
+        viewer: u64,
+        out: Outbox,
+        first: impl FnOnce(&Replay) -> Utf8Bytes,
+        from: Option<u64>,
+    ) -> bool {
+        let mut st = self.lock();
+        if st.ended {
+            return false;
+        }
+        let replay = st.ring.since(from);
+        out.send(first(&replay));
+        for f in replay.frames {
+            out.send(f);
+        }
+        st.viewers.push(Viewer {
+            id: viewer,
+            out,
+            paused: false,
+        });
+        st.idle_since = None;
+        self.flow(&mut st);
+        true
+    }
+
+    pub fn detach(&self, viewer: u64) {
+        let mut st = self.lock();
+        st.viewers.retain(|v| v.id != viewer);
+        if st.viewers.is_empty() && st.idle_since.is_none() {
+            st.idle_since = Some(Instant::now());
+        }
+        self.flow(&mut st);
+    }
+
+    /// A browser's own `pause`/`resume`.
+    pub fn set_viewer_paused(&self, viewer: u64, paused: bool) {
+        let mut st = self.lock();
+        if let Some(v) = st.viewers.iter_mut().find(|v| v.id == viewer) {
+            v.paused = paused;
+        }
+        self.flow(&mut st);
+    }
+
+    /// Called by a browser's writer when its queue drained below `LOW`.
+    pub fn drained(&self) {
+        if self.paused.load(Ordering::Acquire) {
+            let mut st = self.lock();
+            self.flow(&mut st);
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    /// Decides pause/resume from the browsers' state (with hysteresis) and tells the connector.
+    fn flow(&self, st: &mut State) {
+        let asked = st.viewers.iter().any(|v| v.paused);
+        let want = if st.paused {
+            asked || st.viewers.iter().any(|v| v.out.queued() > LOW)
+        } else {
+            asked || st.viewers.iter().any(|v| v.out.queued() > HIGH)
+        };
+        if want == st.paused {
+            return;
+        }
+        st.paused = want;
+        self.paused.store(want, Ordering::Release);
+        if let Some(link) = &st.link {
+            let k = if want { kind::PAUSE } else { kind::RESUME };
+            link.send(encode(
+                k,
+                Some(&SessionRef {
+                    session_id: self.id.clone(),
+                }),
+            ));
+        }
+    }
+
+    /// Queues a frame for the connector.
+    pub fn to_connector(&self, frame: impl Into<Utf8Bytes>) -> Result<(), LinkError> {
+        let st = self.lock();
+        if st.ended {
+            return Err(LinkError::Ended);
+        }
+        let link = st.link.as_ref().ok_or(LinkError::Offline)?;
+        if link.queued() > LINK_LIMIT {
+            return Err(LinkError::Busy);
+        }
+        link.send(frame);
+        Ok(())
+    }
+
+    /// Binds the session to a (new) connector link, or marks its connector away (`None`).
+    /// A new link starts resumed; pause is re-sent if browsers are still behind.
+    pub fn rebind(&self, link: Option<Outbox>) {
+        let mut st = self.lock();
+        st.link_lost_since = if link.is_none() {
+            Some(Instant::now())
+        } else {
+            None
+        };
+        st.link = link;
+        st.paused = false;
+        self.paused.store(false, Ordering::Release);
+        self.flow(&mut st);
+    }
+
+    /// True if `link` is this session's current connector link.
+    pub fn is_bound_to(&self, link: &Outbox) -> bool {
+        self.lock().link.as_ref().is_some_and(|l| l.same(link))
+    }
+
+    /// Ends the session here: later frames are dropped. Returns false if it had already ended.
+    /// `last` (e.g. the `session_end` frame) goes to every browser, whose sockets then close.
+    pub fn end(&self, last: Option<Utf8Bytes>) -> bool {
+        let mut st = self.lock();
+        if st.ended {
+            return false;
+        }
+        st.ended = true;
+        for v in st.viewers.drain(..) {
+            if let Some(f) = &last {
+                v.out.send(f.clone());
+            }
+            v.out.close(1000, "session ended");
+        }
+        true
+    }
+
+    /// How long nobody has watched, and how long the connector has been away.
+    pub fn idle_for(&self) -> (Option<Duration>, Option<Duration>) {
+        let st = self.lock();
+        (
+            st.idle_since.map(|t| t.elapsed()),
+            st.link_lost_since.map(|t| t.elapsed()),
+        )
+    }
+
+    #[cfg(test)]
+    fn viewers(&self) -> usize {
+        self.lock().viewers.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::outbox::{Out, channel};
+    use super::*;
+
+    fn frame(n: usize) -> Utf8Bytes {
+        Utf8Bytes::from("x".repeat(n))
+    }
+
+    fn kinds(inbox: &mut super::super::outbox::Inbox) -> Vec<String> {
+        let mut v = Vec::new();
+        while let Ok(Out::Frame(f)) = inbox.rx.try_recv() {
+            inbox.signals.sent(f.len(), 0);
+            v.push(f.as_str().to_string());
+        }
+        v
+    }
+
+    #[test]
+    fn slow_browser_pauses_its_session_and_resumes_when_drained() {
+        let (link, mut link_in) = channel();
+        let live = Live::new("s1".into(), "d".into(), "p".into(), Some(link));
+        let (b, mut b_in) = channel();
+        assert!(live.attach(1, b, |_| Utf8Bytes::from_static("ok"), None));
+        live.output(frame(HIGH + 1), 1);
+        assert!(live.is_paused());
+        let sent = kinds(&mut link_in);
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].contains("\"pause\"") && sent[0].contains("s1"));
+        // The browser reads everything: below LOW, so the next check resumes.
+        assert_eq!(kinds(&mut b_in).len(), 2);
+        live.drained();
+        assert!(!live.is_paused());
+        assert!(kinds(&mut link_in)[0].contains("\"resume\""));
+    }
+
+    #[test]
+    fn hopeless_browser_is_dropped_and_others_keep_receiving() {
+        let live = Live::new("s".into(), "d".into(), "p".into(), None);
+        let (slow, mut slow_in) = channel();
+        let (fast, mut fast_in) = channel();
+        live.attach(1, slow, |_| Utf8Bytes::from_static("ok"), None);
+        live.attach(2, fast, |_| Utf8Bytes::from_static("ok"), None);
+        kinds(&mut fast_in);
+        for _ in 0..5 {
+            live.output(frame(HARD / 4), 1);
+            kinds(&mut fast_in);
+        }
+        assert_eq!(live.viewers(), 1, "the stalled browser was let go");
+        use futures_util::FutureExt;
+        let killed = slow_in.signals.killed().now_or_never();
+        assert_eq!(
+            killed.map(|k| k.0),
+            Some(privaclaw_proto::kind::close::TOO_SLOW)
+        );
+        live.output(frame(10), 1);
+        assert_eq!(kinds(&mut fast_in).len(), 1);
+    }
+
+    #[test]
+    fn attach_replays_before_live_output() {
+        let live = Live::new("s".into(), "d".into(), "p".into(), None);
+        live.output(Utf8Bytes::from_static("one"), 3);
+        let (b, mut b_in) = channel();
+        live.attach(
+            1,
+            b,
+            |r| Utf8Bytes::from(format!("auth_ok@{}", r.offset)),
+            Some(0),
+        );
+        live.output(Utf8Bytes::from_static("two"), 3);
+        assert_eq!(kinds(&mut b_in), vec!["auth_ok@0", "one", "two"]);
+    }
+
+    #[test]
+    fn input_is_refused_while_the_connector_is_away() {
+        let live = Live::new("s".into(), "d".into(), "p".into(), None);
+        assert_eq!(live.to_connector("x"), Err(LinkError::Offline));
+        let (link, _keep) = channel();
+        live.rebind(Some(link));
+        assert_eq!(live.to_connector("x"), Ok(()));
+        assert!(live.end(None));
+        assert_eq!(live.to_connector("x"), Err(LinkError::Ended));
+    }
+}

@@ -1,0 +1,387 @@
+//! The WebSocket hub: who is connected, which sessions run, and where each frame goes.
+//!
+//! Connectors dial `/connect` and become a [`Link`] (one per device); browsers dial
+//! `/session` and attach to a [`Live`] session. Frames flow connector → `Live` (fan-out, replay
+//! ring, flow control) → browsers' outboxes, and browser → `Live::to_connector` → the link's
+//! outbox. Every destination is an [`outbox::Outbox`]; that is where a frame would instead be
+//! published to another relay instance when several share the load.
+//!
+//! The hub keeps the database's view in step: device presence, session rows, and realtime
+//! events. Terminal bytes only ever pass through memory.
+
+mod browser;
+mod connector;
+mod frames;
+pub mod live;
+pub mod outbox;
+pub mod replay;
+mod socket;
+
+pub use browser::route as session_route;
+pub use connector::route as connect_route;
+
+use crate::events::Events;
+use crate::store::{self, Db};
+use live::Live;
+use outbox::Outbox;
+use privaclaw_proto::{SessionEnd, SessionStart, encode, kind};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use utoipa::ToSchema;
+
+/// One connector's live connection.
+pub struct Link {
+    pub id: u64,
+    pub device_id: String,
+    pub project_id: String,
+    pub name: String,
+    /// `connector`, or the node kind an AI node declared (e.g. `openclaw`).
+    pub kind: String,
+    /// It keeps PTYs across a lost link (its `hello` listed `sessions`).
+    pub resumable: bool,
+    pub out: Outbox,
+    pub connected_at: String,
+    pub health: Mutex<Health>,
+}
+
+/// What an AI node last reported in a heartbeat.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct Health {
+    pub last_heartbeat: Option<String>,
+    pub uptime: Option<u64>,
+    pub active_tasks: Option<u64>,
+    pub last_error: Option<String>,
+    pub connection_state: Option<String>,
+}
+
+/// An entry of `relay-nodes`.
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct NodeInfo {
+    pub device_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub kind: String,
+    pub connected_at: String,
+    pub last_heartbeat: Option<String>,
+    pub online: bool,
+    #[serde(flatten)]
+    pub health: Health,
+}
+
+pub struct Hub {
+    db: Db,
+    events: Events,
+    pub grace: Duration,
+    links: Mutex<HashMap<String, Arc<Link>>>,
+    sessions: Mutex<HashMap<String, Arc<Live>>>,
+    next_id: AtomicU64,
+    started: Instant,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Hub {
+    pub fn new(db: Db, events: Events, grace: Duration) -> Arc<Hub> {
+        Arc::new(Hub {
+            db,
+            events,
+            grace,
+            links: Mutex::default(),
+            sessions: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            started: Instant::now(),
+        })
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn link(&self, device_id: &str) -> Option<Arc<Link>> {
+        lock(&self.links).get(device_id).cloned()
+    }
+
+    pub fn is_online(&self, device_id: &str) -> bool {
+        lock(&self.links).contains_key(device_id)
+    }
+
+    pub fn live(&self, session_id: &str) -> Option<Arc<Live>> {
+        lock(&self.sessions).get(session_id).cloned()
+    }
+
+    fn lives_of(&self, device_id: &str) -> Vec<Arc<Live>> {
+        lock(&self.sessions)
+            .values()
+            .filter(|l| l.device_id == device_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Connected links of these projects, for `relay-nodes`.
+    pub fn nodes(&self, projects: &[String]) -> Vec<NodeInfo> {
+        let mut v: Vec<NodeInfo> = lock(&self.links)
+            .values()
+            .filter(|l| projects.contains(&l.project_id))
+            .map(|l| {
+                let health = lock(&l.health).clone();
+                NodeInfo {
+                    device_id: l.device_id.clone(),
+                    project_id: l.project_id.clone(),
+                    name: l.name.clone(),
+                    kind: l.kind.clone(),
+                    connected_at: l.connected_at.clone(),
+                    last_heartbeat: health
+                        .last_heartbeat
+                        .clone()
+                        .or_else(|| Some(l.connected_at.clone())),
+                    online: true,
+                    health,
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name).then(a.device_id.cmp(&b.device_id)));
+        v
+    }
+
+    /// A connector said `hello` and was authenticated: make it the device's link, replacing
+    /// an older connection, and reconcile the device's sessions with the PTYs it still has.
+    pub async fn register(&self, link: Arc<Link>, alive: Option<&[String]>) {
+        if let Some(old) = lock(&self.links).insert(link.device_id.clone(), link.clone()) {
+            old.out.close(
+                kind::close::REPLACED,
+                "replaced by a newer connection of this device",
+            );
+        }
+        for live in self.lives_of(&link.device_id) {
+            if alive.is_some_and(|a| a.contains(&live.id)) {
+                live.rebind(Some(link.out.clone()));
+                live.broadcast(device_status(&link.device_id, "online"));
+            } else {
+                self.end_session(
+                    &live.id,
+                    privaclaw_proto::kind::reason::CONNECTOR_DISCONNECTED,
+                    false,
+                )
+                .await;
+            }
+        }
+        for id in alive.unwrap_or_default() {
+            if self.live(id).is_none() && !self.adopt(&link, id).await {
+                let end = SessionEnd {
+                    session_id: id.clone(),
+                    reason: Some(kind::reason::CONNECTOR_DISCONNECTED.into()),
+                };
+                link.out.send(encode(kind::SESSION_END, Some(&end)));
+            }
+        }
+        self.presence(&link, true).await;
+    }
+
+    /// A session the connector still runs but this process does not know (the relay
+    /// restarted): take it back if its row says it is active on this device.
+    async fn adopt(&self, link: &Link, session_id: &str) -> bool {
+        match self.db.session(session_id).await {
+            Ok(Some(s)) if s.status == "active" && s.device_id == link.device_id => {
+                let live = Arc::new(Live::new(
+                    s.id.clone(),
+                    s.device_id,
+                    s.project_id,
+                    Some(link.out.clone()),
+                ));
+                lock(&self.sessions).entry(s.id).or_insert(live);
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look up a session to resume; ending it");
+                false
+            }
+        }
+    }
+
+    /// A link closed. If a newer connection replaced it, nothing changes; otherwise the device
+    /// goes offline and its sessions wait (resumable connector) or end.
+    pub async fn unregister(&self, link: &Link) {
+        {
+            let mut links = lock(&self.links);
+            match links.get(&link.device_id) {
+                Some(cur) if cur.id == link.id => {
+                    links.remove(&link.device_id);
+                }
+                _ => return,
+            }
+        }
+        for live in self.lives_of(&link.device_id) {
+            if !live.is_bound_to(&link.out) {
+                continue;
+            }
+            if link.resumable {
+                live.rebind(None);
+                live.broadcast(device_status(&link.device_id, "offline"));
+            } else {
+                self.end_session(&live.id, kind::reason::CONNECTOR_DISCONNECTED, false)
+                    .await;
+            }
+        }
+        self.presence(link, false).await;
+    }
+
+    async fn presence(&self, link: &Link, online: bool) {
+        let kind = online.then_some(link.kind.as_str());
+        if let Err(e) = self.db.set_presence(&link.device_id, online, kind).await {
+            tracing::warn!(error = %e, device = %link.device_id, "cannot record device presence");
+        }
+        let status = if online { "online" } else { "offline" };
+        tracing::info!(device = %link.device_id, kind = %link.kind, "device {status}");
+        self.events.project(
+            "device_status",
+            &link.project_id,
+            serde_json::json!({
+                "device_id": link.device_id, "project_id": link.project_id, "status": status,
+                "kind": link.kind, "last_seen": store::now_iso(),
+            }),
+        );
+    }
+
+    /// The live session for a browser that may open `s`: the running one, or a new one whose
+    /// PTY is started now (`cols`×`rows`). `None` if it is not running and its device is
+    /// offline.
+    pub fn open(&self, s: &store::Session, cols: u16, rows: u16) -> Option<(Arc<Live>, bool)> {
+        let mut sessions = lock(&self.sessions);
+        if let Some(live) = sessions.get(&s.id) {
+            return Some((live.clone(), false));
+        }
+        let link = self.link(&s.device_id)?;
+        let live = Arc::new(Live::new(
+            s.id.clone(),
+            s.device_id.clone(),
+            s.project_id.clone(),
+            Some(link.out.clone()),
+        ));
+        sessions.insert(s.id.clone(), live.clone());
+        drop(sessions);
+        let start = SessionStart {
+            session_id: s.id.clone(),
+            cols: Some(cols),
+            rows: Some(rows),
+        };
+        link.out.send(encode(kind::SESSION_START, Some(&start)));
+        self.events.project(
+            "session",
+            &s.project_id,
+            serde_json::json!({"session_id": s.id, "device_id": s.device_id, "project_id": s.project_id, "status": "active"}),
+        );
+        Some((live, true))
+    }
+
+    /// Ends a session everywhere: browsers get `session_end`, the connector too if
+    /// `tell_connector`, the row becomes `ended`. Safe to call more than once.
+    pub async fn end_session(&self, id: &str, reason: &str, tell_connector: bool) {
+        let frame = encode(
+            kind::SESSION_END,
+            Some(&SessionEnd {
+                session_id: id.into(),
+                reason: Some(reason.into()),
+            }),
+        );
+        let live = lock(&self.sessions).remove(id);
+        let mut project = None;
+        if let Some(live) = &live {
+            if tell_connector {
+                let _ = live.to_connector(frame.clone());
+            }
+            live.end(Some(frame.into()));
+            project = Some((live.project_id.clone(), live.device_id.clone()));
+        }
+        match self.db.end_session(id, reason).await {
+            Ok(true) => {
+                if project.is_none() {
+                    project = self
+                        .db
+                        .session(id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|s| (s.project_id, s.device_id));
+                }
+                if let Some((p, d)) = project {
+                    self.events.project(
+                        "session",
+                        &p,
+                        serde_json::json!({"session_id": id, "device_id": d, "project_id": p, "status": "ended", "reason": reason}),
+                    );
+                }
+                tracing::info!(session = %id, %reason, "session ended");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, session = %id, "cannot record the end of a session")
+            }
+        }
+    }
+
+    /// The device was deleted or re-paired: its connector is told to go (4001) and its
+    /// sessions end.
+    pub async fn evict_device(&self, device_id: &str) {
+        if let Some(link) = lock(&self.links).remove(device_id) {
+            let msg = "This device was removed or paired again: pair the connector again (relay-connector --pair CODE).";
+            link.out.send(frames::error(msg, Some("auth_failed"), None));
+            link.out
+                .close(kind::close::AUTH_FAILED, "device removed or re-paired");
+        }
+        for live in self.lives_of(device_id) {
+            self.end_session(&live.id, kind::reason::DEVICE_REMOVED, true)
+                .await;
+        }
+    }
+
+    /// Ends sessions nobody came back for within the grace period. Runs forever.
+    pub async fn janitor(self: Arc<Hub>, limiters: Vec<Arc<crate::auth::ratelimit::Limiter>>) {
+        let every = (self.grace / 4).clamp(Duration::from_millis(250), Duration::from_secs(15));
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let lives: Vec<Arc<Live>> = lock(&self.sessions).values().cloned().collect();
+            for live in lives {
+                match live.idle_for() {
+                    (_, Some(away)) if away >= self.grace => {
+                        self.end_session(&live.id, kind::reason::CONNECTOR_DISCONNECTED, false)
+                            .await
+                    }
+                    (Some(idle), _) if idle >= self.grace => {
+                        self.end_session(&live.id, kind::reason::TIMEOUT, true)
+                            .await
+                    }
+                    _ => {}
+                }
+            }
+            // Rows nobody opened, or left active by a previous run whose connector never
+            // came back for them.
+            if self.started.elapsed() >= self.grace {
+                let cutoff = store::iso(time::OffsetDateTime::now_utc() - self.grace);
+                if let Ok(ids) = self.db.active_sessions_started_before(&cutoff).await {
+                    for id in ids.into_iter().filter(|id| self.live(id).is_none()) {
+                        self.end_session(&id, kind::reason::TIMEOUT, false).await;
+                    }
+                }
+            }
+            for l in &limiters {
+                l.prune();
+            }
+        }
+    }
+}
+
+fn device_status(device_id: &str, status: &str) -> Utf8Bytes {
+    let d = privaclaw_proto::DeviceStatus {
+        device_id: device_id.into(),
+        status: status.into(),
+    };
+    encode(kind::DEVICE_STATUS, Some(&d)).into()
+}

@@ -1,0 +1,132 @@
+//! A connection's send queue: unbounded in frames, but its byte count is visible to the
+//! producers, so each can decide what to do when a peer falls behind (pause the session,
+//! refuse input, let a hopeless browser go) instead of the relay growing without bound.
+//!
+//! Frames are `Utf8Bytes` (reference-counted): a connector's `stdout` frame is forwarded to
+//! several browsers and kept in the replay ring without being copied.
+//!
+//! This is the seam for scale-out: a frame for a peer held by another relay instance would be
+//! published (e.g. on NATS) instead of queued here; producers only see `Outbox::send`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+pub enum Out {
+    Frame(Utf8Bytes),
+    /// Close the socket with this code and reason after the frames queued before it.
+    Close(u16, &'static str),
+}
+
+/// Told when a connection's queue has drained (flow control resumes on it).
+pub trait Drain: Send + Sync {
+    fn drained(&self);
+}
+
+struct Shared {
+    queued: AtomicUsize,
+    /// Set by `kill`: close now, without waiting for queued frames.
+    kill: Notify,
+    kill_reason: Mutex<Option<(u16, &'static str)>>,
+    watch: OnceLock<Arc<dyn Drain>>,
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Out>,
+    shared: Arc<Shared>,
+}
+
+pub struct Inbox {
+    pub rx: mpsc::UnboundedReceiver<Out>,
+    pub signals: Signals,
+}
+
+/// The writer's side of the queue's counters and kill switch (apart from `rx`, so both can be
+/// awaited at once).
+pub struct Signals(Arc<Shared>);
+
+pub fn channel() -> (Outbox, Inbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        queued: AtomicUsize::new(0),
+        kill: Notify::new(),
+        kill_reason: Mutex::new(None),
+        watch: OnceLock::new(),
+    });
+    (
+        Outbox {
+            tx,
+            shared: shared.clone(),
+        },
+        Inbox {
+            rx,
+            signals: Signals(shared),
+        },
+    )
+}
+
+impl Outbox {
+    /// Queues a frame; returns the bytes now waiting (0 if the connection is gone).
+    pub fn send(&self, frame: impl Into<Utf8Bytes>) -> usize {
+        let frame = frame.into();
+        let len = frame.len();
+        let before = self.shared.queued.fetch_add(len, Ordering::AcqRel);
+        if self.tx.send(Out::Frame(frame)).is_err() {
+            self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+            return 0;
+        }
+        before + len
+    }
+
+    /// Closes after everything queued so far has been sent.
+    pub fn close(&self, code: u16, reason: &'static str) {
+        let _ = self.tx.send(Out::Close(code, reason));
+    }
+
+    /// Closes now, dropping what is queued (a peer that stopped reading).
+    pub fn kill(&self, code: u16, reason: &'static str) {
+        *self
+            .shared
+            .kill_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((code, reason));
+        self.shared.kill.notify_one();
+    }
+
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
+    pub fn same(&self, other: &Outbox) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+
+    /// Registers who to tell when this queue drains (once per connection).
+    pub fn watch(&self, w: Arc<dyn Drain>) {
+        let _ = self.shared.watch.set(w);
+    }
+}
+
+impl Signals {
+    /// Records that `len` bytes left the queue, telling the watcher when it drains below `low`.
+    pub fn sent(&self, len: usize, low: usize) {
+        let before = self.0.queued.fetch_sub(len, Ordering::AcqRel);
+        if before >= low && before - len < low {
+            if let Some(w) = self.0.watch.get() {
+                w.drained();
+            }
+        }
+    }
+
+    /// Resolves when `Outbox::kill` was called; yields its close code and reason.
+    pub async fn killed(&self) -> (u16, &'static str) {
+        self.0.kill.notified().await;
+        self.0
+            .kill_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or((1011, "closed"))
+    }
+}

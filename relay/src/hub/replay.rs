@@ -1,0 +1,118 @@
+//! The bounded replay buffer of one session: the newest output frames, up to 1 MiB of
+//! terminal bytes, kept in memory only, so a browser that reconnects (or reloads) gets what it
+//! missed. Frames are stored as forwarded (base64 JSON text), indexed by the byte offset of
+//! their output within the session, so a browser that says "I have N bytes" gets exactly the
+//! rest.
+
+use std::collections::VecDeque;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+pub const LIMIT: u64 = 1024 * 1024;
+
+#[derive(Default)]
+pub struct Ring {
+    frames: VecDeque<(u64, u64, Utf8Bytes)>,
+    /// Terminal bytes held.
+    held: u64,
+    /// Terminal bytes the session has produced so far.
+    end: u64,
+}
+
+/// What a resuming browser gets.
+pub struct Replay {
+    pub frames: Vec<Utf8Bytes>,
+    /// Output offset of the first replayed byte.
+    pub offset: u64,
+    /// Bytes the browser asked for that are no longer held.
+    pub dropped: u64,
+}
+
+impl Ring {
+    pub fn push(&mut self, frame: Utf8Bytes, bytes: u64) {
+        self.frames.push_back((self.end, bytes, frame));
+        self.end += bytes;
+        self.held += bytes;
+        while self.held > LIMIT && self.frames.len() > 1 {
+            let (_, b, _) = self.frames.pop_front().expect("non-empty");
+            self.held -= b;
+        }
+    }
+
+    fn start(&self) -> u64 {
+        self.frames.front().map_or(self.end, |f| f.0)
+    }
+
+    /// Frames from output offset `from` on (everything held when `None`).
+    pub fn since(&self, from: Option<u64>) -> Replay {
+        let start = self.start();
+        let want = from.unwrap_or(start).min(self.end);
+        let frames: Vec<Utf8Bytes> = self
+            .frames
+            .iter()
+            .filter(|(off, _, _)| *off >= want)
+            .map(|(_, _, f)| f.clone())
+            .collect();
+        let offset = self
+            .frames
+            .iter()
+            .find(|(off, _, _)| *off >= want)
+            .map_or(self.end, |f| f.0);
+        Replay {
+            frames,
+            offset,
+            dropped: from.map_or(0, |f| start.saturating_sub(f)),
+        }
+    }
+}
+
+/// Terminal bytes carried by a base64 string, without decoding it.
+pub fn decoded_len(b64: &str) -> u64 {
+    let pad = b64.bytes().rev().take_while(|&b| b == b'=').count() as u64;
+    (b64.len() as u64 / 4 * 3).saturating_sub(pad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(s: &str) -> Utf8Bytes {
+        Utf8Bytes::from(s.to_string())
+    }
+
+    #[test]
+    fn decoded_length_matches_base64() {
+        assert_eq!(decoded_len(""), 0);
+        assert_eq!(decoded_len("YQ=="), 1);
+        assert_eq!(decoded_len("YWI="), 2);
+        assert_eq!(decoded_len("YWJj"), 3);
+    }
+
+    #[test]
+    fn replays_from_an_offset_and_reports_drops() {
+        let mut r = Ring::default();
+        r.push(f("a"), 10);
+        r.push(f("b"), 20);
+        r.push(f("c"), 30);
+        let all = r.since(None);
+        assert_eq!((all.frames.len(), all.offset, all.dropped), (3, 0, 0));
+        let rest = r.since(Some(10));
+        assert_eq!(rest.frames, vec![f("b"), f("c")]);
+        assert_eq!(rest.offset, 10);
+        let none = r.since(Some(60));
+        assert!(none.frames.is_empty());
+        assert_eq!(none.offset, 60);
+    }
+
+    #[test]
+    fn keeps_at_most_the_limit_and_drops_oldest() {
+        let mut r = Ring::default();
+        for _ in 0..5 {
+            r.push(f("x"), LIMIT / 2);
+        }
+        assert!(r.held <= LIMIT);
+        let rep = r.since(Some(0));
+        assert_eq!(rep.frames.len(), 2);
+        assert_eq!(rep.offset, 3 * LIMIT / 2);
+        assert_eq!(rep.dropped, 3 * LIMIT / 2);
+    }
+}

@@ -1,0 +1,285 @@
+//! The WebSocket plumbing both endpoints share: the HTTP upgrade (with small buffers, so an
+//! idle connection costs a few KiB), and the connection loop — a reader that hands each text
+//! frame to the endpoint's [`Peer`], and a writer task that drains the [`Outbox`], batches
+//! frames, pings every 15 s and closes a peer it has not heard from in 45 s.
+//!
+//! The writer is its own task so a peer that stops reading blocks only its own writes: the
+//! producers see the queue grow and react, and `Outbox::kill` cuts such a peer off.
+
+use super::outbox::{self, Inbox, Out, Outbox};
+use futures_util::SinkExt;
+use futures_util::stream::{SplitSink, StreamExt};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use warp::Filter;
+use warp::http::{StatusCode, header};
+use warp::reply::Response;
+
+pub type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// Silence after which a peer is presumed dead (a half-open TCP connection): three pings.
+const DEAD_AFTER: Duration = Duration::from_secs(45);
+/// Frames a browser or connector must send first (`hello`/`auth`) arrive within this.
+pub const HANDSHAKE: Duration = Duration::from_secs(10);
+/// A batch of queued frames written before one flush.
+const BATCH: usize = 256 * 1024;
+
+/// What the reader should do after a frame.
+pub enum Step {
+    Continue,
+    /// Send what is queued, then close with this code and reason.
+    Close(u16, &'static str),
+}
+
+/// An endpoint's handling of one connection.
+pub trait Peer: Send {
+    /// Until when the peer may stay silent (before `hello`/`auth`), if there is a limit.
+    fn deadline(&self) -> Option<Instant>;
+    fn on_text(&mut self, out: &Outbox, text: Utf8Bytes) -> impl Future<Output = Step> + Send;
+    fn on_close(&mut self) -> impl Future<Output = ()> + Send;
+    /// Queue level under which the watcher (if any) hears that the queue drained.
+    fn low_water(&self) -> usize {
+        0
+    }
+}
+
+/// The request parts an upgrade needs.
+pub struct Upgrade {
+    key: Option<String>,
+    is_websocket: bool,
+    on_upgrade: Option<OnUpgrade>,
+}
+
+/// Matches any GET; `Upgrade::reply` answers 426 with a clear message if it is not a
+/// WebSocket handshake.
+pub fn upgrade() -> impl Filter<Extract = (Upgrade,), Error = warp::Rejection> + Clone {
+    warp::get()
+        .and(warp::header::optional::<String>("sec-websocket-key"))
+        .and(warp::header::optional::<String>("upgrade"))
+        .and(warp::header::optional::<String>("sec-websocket-version"))
+        .and(warp::ext::optional::<OnUpgrade>())
+        .map(
+            |key, upgrade: Option<String>, version: Option<String>, on_upgrade| Upgrade {
+                key,
+                is_websocket: upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+                    && version.as_deref() == Some("13"),
+                on_upgrade,
+            },
+        )
+}
+
+impl Upgrade {
+    /// Completes the handshake and runs `peer` on the socket in its own task.
+    pub fn reply<P: Peer + 'static>(self, what: &str, peer: P) -> Response {
+        let (Some(key), true, Some(on_upgrade)) = (self.key, self.is_websocket, self.on_upgrade)
+        else {
+            let body = serde_json::json!({
+                "error": "websocket_required",
+                "message": format!("This is the WebSocket endpoint for {what}: connect with a WebSocket client (ws:// or wss://), not plain HTTP."),
+            });
+            let mut res = warp::reply::json(&body).into_response();
+            *res.status_mut() = StatusCode::UPGRADE_REQUIRED;
+            return res;
+        };
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let config = WebSocketConfig::default()
+                        .read_buffer_size(4096)
+                        .write_buffer_size(16 * 1024)
+                        .max_message_size(Some(2 * super::frames::MAX_FRAME))
+                        .max_frame_size(Some(2 * super::frames::MAX_FRAME));
+                    let ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await;
+                    serve(ws, peer).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+            }
+        });
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let mut res = Response::new(Default::default());
+        *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = res.headers_mut();
+        h.insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("upgrade"),
+        );
+        h.insert(
+            header::UPGRADE,
+            header::HeaderValue::from_static("websocket"),
+        );
+        h.insert(
+            header::SEC_WEBSOCKET_ACCEPT,
+            accept.parse().expect("base64 is a valid header value"),
+        );
+        res
+    }
+}
+
+use warp::Reply;
+
+/// Runs one connection until either side closes it.
+async fn serve<P: Peer>(ws: Ws, mut peer: P) {
+    let (out, inbox) = outbox::channel();
+    let (sink, mut stream) = ws.split();
+    let epoch = Instant::now();
+    let heard = Arc::new(AtomicU64::new(0));
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        inbox,
+        heard.clone(),
+        epoch,
+        peer.low_water(),
+    ));
+    loop {
+        let deadline = peer.deadline();
+        let msg = tokio::select! {
+            m = stream.next() => m,
+            _ = &mut writer => break,
+            _ = sleep_until(deadline) => {
+                out.close(privaclaw_proto::kind::close::PROTOCOL, "no hello or auth within 10 seconds");
+                break;
+            }
+        };
+        heard.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        match msg {
+            Some(Ok(Message::Text(text))) => {
+                if text.len() > super::frames::MAX_FRAME {
+                    let msg = format!(
+                        "frame of {} bytes refused: the limit is {} bytes",
+                        text.len(),
+                        super::frames::MAX_FRAME
+                    );
+                    out.send(super::frames::error(&msg, Some("too_large"), None));
+                    continue;
+                }
+                if let Step::Close(code, reason) = peer.on_text(&out, text).await {
+                    out.close(code, reason);
+                    break;
+                }
+            }
+            Some(Ok(Message::Binary(_))) => {
+                out.send(super::frames::error(
+                    "binary frames are not part of the protocol: send JSON text frames",
+                    Some("bad_frame"),
+                    None,
+                ));
+            }
+            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(_)) => {} // ping (answered by tungstenite), pong: liveness only
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "websocket read error");
+                break;
+            }
+        }
+    }
+    peer.on_close().await;
+    // Let the writer deliver a close frame, but never wait on a peer that does not read.
+    drop(out);
+    if tokio::time::timeout(Duration::from_secs(5), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<Ws, Message>,
+    mut inbox: Inbox,
+    heard: Arc<AtomicU64>,
+    epoch: Instant,
+    low: usize,
+) {
+    let mut ping = tokio::time::interval_at((Instant::now() + PING_EVERY).into(), PING_EVERY);
+    let close = loop {
+        let next = tokio::select! {
+            biased;
+            reason = inbox.signals.killed() => break Some(reason),
+            o = inbox.rx.recv() => o,
+            _ = ping.tick() => {
+                let silent = epoch.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
+                if silent > DEAD_AFTER {
+                    tracing::debug!("peer silent for {}s: closing", silent.as_secs());
+                    break None;
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break None;
+                }
+                continue;
+            }
+        };
+        match next {
+            None => break Some((1000, "")),
+            Some(Out::Close(code, reason)) => break Some((code, reason)),
+            Some(Out::Frame(first)) => {
+                let mut len = first.len();
+                let mut then_close = None;
+                let mut batch = vec![first];
+                while len < BATCH {
+                    match inbox.rx.try_recv() {
+                        Ok(Out::Frame(f)) => {
+                            len += f.len();
+                            batch.push(f);
+                        }
+                        Ok(Out::Close(code, reason)) => {
+                            then_close = Some((code, reason));
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let write = async {
+                    for f in batch {
+                        sink.feed(Message::Text(f)).await?;
+                    }
+                    sink.flush().await
+                };
+                let written = tokio::select! {
+                    biased;
+                    reason = inbox.signals.killed() => break Some(reason),
+                    r = write => r.is_ok(),
+                };
+                inbox.signals.sent(len, low);
+                if !written {
+                    break None;
+                }
+                if then_close.is_some() {
+                    break then_close;
+                }
+            }
+        }
+    };
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
+}

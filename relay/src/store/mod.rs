@@ -1,0 +1,143 @@
+//! The database: one `sqlx::AnyPool` over SQLite (default) or PostgreSQL (`DATABASE_URL`).
+//!
+//! Both backends run the same portable migrations (`relay/migrations/`) and the same queries
+//! (numbered `$n` parameters work on both). Each table group has its own file adding methods
+//! to [`Db`]; handlers call those and never write SQL themselves. Terminal bytes never come
+//! here: only session metadata is stored.
+
+mod devices;
+mod members;
+mod projects;
+mod sessions;
+mod skill_configs;
+mod users;
+
+pub use devices::{Device, DeviceAuth};
+pub use members::{Invitation, Member};
+pub use projects::{Project, Role};
+pub use sessions::{Session, SessionFilter, SessionRow};
+pub use skill_configs::SkillConfig;
+pub use users::{Profile, RefreshUse, User};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+pub type DbResult<T> = Result<T, sqlx::Error>;
+
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Db {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Db, String> {
+        install_default_drivers();
+        let (url, backend) = match database_url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                (u.to_string(), Backend::Postgres)
+            }
+            Some(u) if u.starts_with("sqlite:") => (u.to_string(), Backend::Sqlite),
+            Some(u) => {
+                return Err(format!(
+                    "DATABASE_URL must start with postgres:// or sqlite: (got a URL starting with {:?}); \
+                     leave it unset to use SQLite in the data directory",
+                    u.split(':').next().unwrap_or("")
+                ));
+            }
+            None => {
+                let file = data_dir.join("privaclaw.db");
+                (
+                    format!("sqlite://{}?mode=rwc", file.display()),
+                    Backend::Sqlite,
+                )
+            }
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // Several connections write: wait for the lock instead of failing.
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        if backend == Backend::Sqlite {
+            // WAL is a property of the file: set once, it stays.
+            pool.execute("PRAGMA journal_mode = WAL")
+                .await
+                .map_err(|e| format!("cannot switch SQLite to WAL mode: {e}"))?;
+        }
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| format!("database migration failed: {e}"))?;
+        Ok(Db { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Marks every device offline: at start-up no connector is connected to this process.
+    pub async fn reset_presence(&self) -> DbResult<()> {
+        sqlx::query("UPDATE devices SET status = 'offline' WHERE status = 'online'")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// True when the database answers; for `/healthz`.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Now, as the fixed-width ISO-8601 UTC text the tables store (sortable as text).
+pub fn now_iso() -> String {
+    iso(OffsetDateTime::now_utc())
+}
+
+pub fn iso(t: OffsetDateTime) -> String {
+    let fmt =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    t.format(&fmt).unwrap_or_default()
+}
+
+/// Now, in unix seconds (expiry columns).
+pub fn now_unix() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// True for a unique-constraint violation, on either backend.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => d.is_unique_violation(),
+        _ => false,
+    }
+}

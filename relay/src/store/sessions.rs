@@ -1,0 +1,114 @@
+//! Terminal session records: who opened which device when, and when it ended. Metadata only;
+//! terminal content never reaches the database.
+
+use super::{Db, DbResult, new_id, now_iso};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A session and the project of its device (what permission checks need).
+#[derive(sqlx::FromRow, Clone, Debug)]
+pub struct Session {
+    pub id: String,
+    pub device_id: String,
+    pub user_id: String,
+    pub status: String,
+    pub project_id: String,
+}
+
+/// A row of session history, as the Sessions tab shows it.
+#[derive(sqlx::FromRow, Serialize, ToSchema, Clone, Debug)]
+pub struct SessionRow {
+    pub id: String,
+    pub device_id: String,
+    pub device_name: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub user_email: String,
+    /// `active` or `ended`.
+    pub status: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub end_reason: Option<String>,
+}
+
+#[derive(Default, Debug)]
+pub struct SessionFilter<'a> {
+    pub project_id: Option<&'a str>,
+    pub device_id: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub limit: i64,
+}
+
+impl Db {
+    pub async fn create_session(&self, device_id: &str, user_id: &str) -> DbResult<String> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO sessions (id, device_id, user_id, status, started_at) VALUES ($1, $2, $3, 'active', $4)",
+        )
+        .bind(&id)
+        .bind(device_id)
+        .bind(user_id)
+        .bind(now_iso())
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn session(&self, id: &str) -> DbResult<Option<Session>> {
+        sqlx::query_as(
+            "SELECT s.id, s.device_id, s.user_id, s.status, d.project_id
+             FROM sessions s JOIN devices d ON d.id = s.device_id WHERE s.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Marks a session ended; false if it already was.
+    pub async fn end_session(&self, id: &str, reason: &str) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET status = 'ended', ended_at = $1, end_reason = $2 WHERE id = $3 AND status = 'active'",
+        )
+        .bind(now_iso())
+        .bind(reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn active_sessions_started_before(&self, cutoff: &str) -> DbResult<Vec<String>> {
+        sqlx::query_scalar("SELECT id FROM sessions WHERE status = 'active' AND started_at < $1")
+            .bind(cutoff)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// History visible to `user_id`: sessions on devices of the projects they belong to.
+    pub async fn session_history(
+        &self,
+        user_id: &str,
+        f: &SessionFilter<'_>,
+    ) -> DbResult<Vec<SessionRow>> {
+        sqlx::query_as(
+            "SELECT s.id, s.device_id, d.name AS device_name, d.project_id, s.user_id, u.email AS user_email,
+                    s.status, s.started_at, s.ended_at, s.end_reason
+             FROM sessions s
+             JOIN devices d ON d.id = s.device_id
+             JOIN project_members m ON m.project_id = d.project_id AND m.user_id = $1
+             JOIN users u ON u.id = s.user_id
+             WHERE ($2 IS NULL OR d.project_id = $2)
+               AND ($3 IS NULL OR s.device_id = $3)
+               AND ($4 IS NULL OR s.status = $4)
+             ORDER BY s.started_at DESC, s.id
+             LIMIT $5",
+        )
+        .bind(user_id)
+        .bind(f.project_id)
+        .bind(f.device_id)
+        .bind(f.status)
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+}
