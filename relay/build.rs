@@ -7,13 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
-const SKIP: &[&str] = &[
-    "node_modules",
-    "package.json",
-    "package-lock.json",
-    "tests",
-    ".gitignore",
-];
+const SKIP: &[&str] = &["node_modules", "package.json", "package-lock.json", "tests", ".gitignore"];
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else {
@@ -34,21 +28,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../web")
-        .canonicalize()
-        .expect("web/ exists");
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web").canonicalize().expect("web/ exists");
     println!("cargo:rerun-if-changed={}", web.display());
     let mut files = Vec::new();
     walk(&web, &mut files);
     files.sort();
     let mut code = String::from("pub static ASSETS: &[(&str, &[u8], &str)] = &[\n");
     for f in &files {
-        let rel = f
-            .strip_prefix(&web)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = f.strip_prefix(&web).unwrap().to_string_lossy().replace('\\', "/");
         let bytes = fs::read(f).expect("readable asset");
         let mut h = DefaultHasher::new();
         bytes.hash(&mut h);
@@ -60,9 +47,5 @@ fn main() {
         ));
     }
     code.push_str("];\n");
-    fs::write(
-        Path::new(&env::var("OUT_DIR").unwrap()).join("assets.rs"),
-        code,
-    )
-    .unwrap();
+    fs::write(Path::new(&env::var("OUT_DIR").unwrap()).join("assets.rs"), code).unwrap();
 }

@@ -2,7 +2,8 @@
 -- skill_configs) plus what the relay's own auth needs. Portable SQL: the same file runs on
 -- SQLite and PostgreSQL. Ids are UUID text; display timestamps are ISO-8601 UTC text;
 -- expiry instants are unix seconds so they compare as numbers on both.
--- Enums are CHECK constraints: device_status, project_role, session_status.
+-- Enums are CHECK constraints: device_status, project_role, session_status. Flags are
+-- BIGINT 0/1: sqlx's Any driver cannot decode SQLite booleans.
 
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
@@ -18,7 +19,7 @@ CREATE TABLE refresh_tokens (
     token_hash TEXT PRIMARY KEY,
     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     expires_at BIGINT NOT NULL,
-    revoked BOOLEAN NOT NULL DEFAULT FALSE,
+    revoked BIGINT NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL
 );
 CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);
@@ -65,7 +66,7 @@ CREATE TABLE devices (
     name TEXT NOT NULL,
     project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     status TEXT NOT NULL DEFAULT 'offline' CHECK (status IN ('online', 'offline')),
-    paired BOOLEAN NOT NULL DEFAULT FALSE,
+    paired BIGINT NOT NULL DEFAULT 0,
     pairing_code TEXT UNIQUE,
     pairing_code_expires_at BIGINT,
     device_token TEXT,

@@ -28,11 +28,7 @@ impl App {
         if let Some(u) = &self.config.public_url {
             return u.trim_end_matches('/').to_string();
         }
-        let scheme = if self.config.tls_cert.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = if self.config.tls_cert.is_some() { "https" } else { "http" };
         match host {
             Some(h) if !h.is_empty() => format!("{scheme}://{h}"),
             _ => format!("{scheme}://{}", self.config.listen_addr()),

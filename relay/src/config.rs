@@ -28,12 +28,7 @@ pub struct Config {
     pub port: u16,
 
     /// Directory for the SQLite database, the token-signing secret and connector downloads.
-    #[arg(
-        long,
-        env = "PRIVACLAW_DATA_DIR",
-        default_value = "data",
-        value_name = "DIR"
-    )]
+    #[arg(long, env = "PRIVACLAW_DATA_DIR", default_value = "data", value_name = "DIR")]
     pub data_dir: PathBuf,
 
     /// PostgreSQL URL (postgres://user:pass@host/db). Without it, SQLite in --data-dir is used.
@@ -61,21 +56,11 @@ pub struct Config {
 
     /// Secret for signing access tokens. Defaults to one generated on first start and kept in
     /// --data-dir.
-    #[arg(
-        long,
-        env = "JWT_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET"
-    )]
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_name = "SECRET")]
     pub jwt_secret: Option<String>,
 
     /// Lifetime of access tokens, in seconds. Refresh tokens last 30 days and rotate on use.
-    #[arg(
-        long,
-        env = "ACCESS_TOKEN_TTL",
-        default_value_t = 900,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900, value_name = "SECONDS")]
     pub access_token_ttl: u64,
 
     /// SMTP server for confirmation, reset and invitation emails, e.g.
@@ -85,38 +70,19 @@ pub struct Config {
     pub smtp_url: Option<String>,
 
     /// Sender address for emails.
-    #[arg(
-        long,
-        env = "SMTP_FROM",
-        default_value = "PrivaClaw <noreply@localhost>"
-    )]
+    #[arg(long, env = "SMTP_FROM", default_value = "PrivaClaw <noreply@localhost>")]
     pub smtp_from: String,
 
     /// How long a session waits for a browser or a connector to come back, in seconds.
-    #[arg(
-        long,
-        env = "SESSION_GRACE",
-        default_value_t = 600,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "SESSION_GRACE", default_value_t = 600, value_name = "SECONDS")]
     pub session_grace: u64,
 
     /// Sign-in attempts allowed per client address per minute.
-    #[arg(
-        long,
-        env = "LOGIN_RATE",
-        default_value_t = 20,
-        value_name = "PER_MINUTE"
-    )]
+    #[arg(long, env = "LOGIN_RATE", default_value_t = 20, value_name = "PER_MINUTE")]
     pub login_rate: u32,
 
     /// Pairing attempts allowed per client address per minute.
-    #[arg(
-        long,
-        env = "PAIR_RATE",
-        default_value_t = 10,
-        value_name = "PER_MINUTE"
-    )]
+    #[arg(long, env = "PAIR_RATE", default_value_t = 10, value_name = "PER_MINUTE")]
     pub pair_rate: u32,
 
     /// Directory of connector binaries served by /functions/v1/download-connector and
@@ -134,13 +100,10 @@ pub enum Signups {
 
 impl Config {
     pub fn listen_addr(&self) -> SocketAddr {
-        self.listen
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], self.port)))
+        self.listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], self.port)))
     }
 
     pub fn dist_dir(&self) -> PathBuf {
-        self.dist_dir
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("dist"))
+        self.dist_dir.clone().unwrap_or_else(|| self.data_dir.join("dist"))
     }
 }

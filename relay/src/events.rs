@@ -28,9 +28,7 @@ pub struct Events {
 
 impl Default for Events {
     fn default() -> Self {
-        Events {
-            tx: broadcast::channel(1024).0,
-        }
+        Events { tx: broadcast::channel(1024).0 }
     }
 }
 
@@ -40,22 +38,13 @@ impl Events {
     }
 
     pub fn project(&self, name: &'static str, project_id: &str, data: serde_json::Value) {
-        let _ = self.tx.send(Arc::new(Event {
-            name,
-            project_id: Some(project_id.into()),
-            user_id: None,
-            data,
-        }));
+        let _ = self.tx.send(Arc::new(Event { name, project_id: Some(project_id.into()), user_id: None, data }));
     }
 
     /// Tells one user that their set of projects changed (they should refetch).
     pub fn membership(&self, user_id: &str, project_id: &str) {
         let data = serde_json::json!({ "project_id": project_id });
-        let _ = self.tx.send(Arc::new(Event {
-            name: "membership",
-            project_id: None,
-            user_id: Some(user_id.into()),
-            data,
-        }));
+        let _ =
+            self.tx.send(Arc::new(Event { name: "membership", project_id: None, user_id: Some(user_id.into()), data }));
     }
 }

@@ -8,10 +8,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 pub enum Mailer {
     Console,
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        from: Mailbox,
-    },
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
 }
 
 impl Mailer {
@@ -20,15 +17,9 @@ impl Mailer {
             return Ok(Mailer::Console);
         };
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| {
-                format!(
-                    "SMTP_URL is not usable: {e} (expected e.g. smtps://user:pass@mail.example.com)"
-                )
-            })?
+            .map_err(|e| format!("SMTP_URL is not usable: {e} (expected e.g. smtps://user:pass@mail.example.com)"))?
             .build();
-        let from = from
-            .parse()
-            .map_err(|e| format!("SMTP_FROM {from:?} is not an email address: {e}"))?;
+        let from = from.parse().map_err(|e| format!("SMTP_FROM {from:?} is not an email address: {e}"))?;
         Ok(Mailer::Smtp { transport, from })
     }
 
@@ -44,23 +35,11 @@ impl Mailer {
                 println!("[mail to {to}] {subject}\n{text}\n");
             }
             Mailer::Smtp { transport, from } => {
-                let msg = to
-                    .parse::<Mailbox>()
-                    .map_err(|e| e.to_string())
-                    .and_then(|to| {
-                        Message::builder()
-                            .from(from.clone())
-                            .to(to)
-                            .subject(subject)
-                            .body(text)
-                            .map_err(|e| e.to_string())
-                    });
+                let msg = to.parse::<Mailbox>().map_err(|e| e.to_string()).and_then(|to| {
+                    Message::builder().from(from.clone()).to(to).subject(subject).body(text).map_err(|e| e.to_string())
+                });
                 let result = match msg {
-                    Ok(m) => transport
-                        .send(m)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
+                    Ok(m) => transport.send(m).await.map(|_| ()).map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 };
                 if let Err(e) = result {

@@ -28,20 +28,14 @@ use warp::Filter;
 pub async fn run(config: Config) -> Result<(), String> {
     create_private_dir(&config.data_dir)?;
     let db = Db::open(config.database_url.as_deref(), &config.data_dir).await?;
-    db.reset_presence()
-        .await
-        .map_err(|e| format!("cannot reset device presence: {e}"))?;
+    db.reset_presence().await.map_err(|e| format!("cannot reset device presence: {e}"))?;
     let secret = match &config.jwt_secret {
         Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
         Some(_) => return Err("JWT_SECRET must be at least 32 characters".into()),
         None => load_or_create_secret(&config.data_dir.join("jwt-secret"))?,
     };
     let events = Events::default();
-    let hub = Hub::new(
-        db.clone(),
-        events.clone(),
-        Duration::from_secs(config.session_grace),
-    );
+    let hub = Hub::new(db.clone(), events.clone(), Duration::from_secs(config.session_grace));
     let app = Arc::new(App {
         keys: Keys::new(&secret, config.access_token_ttl),
         mailer: Mailer::new(config.smtp_url.as_deref(), &config.smtp_from)?,
@@ -61,18 +55,16 @@ pub async fn run(config: Config) -> Result<(), String> {
         .unify()
         .or(web::routes())
         .unify()
-        .recover(|r: warp::Rejection| async move {
-            Ok::<_, Infallible>(api::recover(&r).unwrap_or_else(api::not_found))
-        });
+        .recover(
+            |r: warp::Rejection| async move { Ok::<_, Infallible>(api::recover(&r).unwrap_or_else(api::not_found)) },
+        );
 
     let tls = match (&app.config.tls_cert, &app.config.tls_key) {
         (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
         _ => None,
     };
     let addr = app.config.listen_addr();
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to learn the port when started with port 0.
@@ -98,34 +90,19 @@ pub async fn run(config: Config) -> Result<(), String> {
         let svc = warp::service(routes.clone());
         let tls = tls.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ClientAddr(peer));
-                    let mut svc = svc.clone();
-                    async move { svc.call(req).await }
-                },
-            );
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ClientAddr(peer));
+                let mut svc = svc.clone();
+                async move { svc.call(req).await }
+            });
             let mut http = http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .max_buf_size(64 * 1024);
+            http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10)).max_buf_size(64 * 1024);
             let served = match tls {
-                None => {
-                    http.serve_connection(TokioIo::new(tcp), svc)
-                        .with_upgrades()
-                        .await
-                }
-                Some(acceptor) => {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                    {
-                        Ok(Ok(stream)) => {
-                            http.serve_connection(TokioIo::new(stream), svc)
-                                .with_upgrades()
-                                .await
-                        }
-                        _ => return,
-                    }
-                }
+                None => http.serve_connection(TokioIo::new(tcp), svc).with_upgrades().await,
+                Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), svc).with_upgrades().await,
+                    _ => return,
+                },
             };
             if let Err(e) = served {
                 tracing::debug!(error = %e, "connection ended with an error");
@@ -138,8 +115,7 @@ pub async fn run(config: Config) -> Result<(), String> {
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
@@ -169,28 +145,23 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
         .mode(0o600)
         .open(path)
         .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    f.write_all(secret.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.write_all(secret.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(secret.into_bytes())
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
-    use tokio_rustls::rustls::{
-        self, pki_types::CertificateDer, pki_types::PrivateKeyDer, pki_types::pem::PemObject,
-    };
+    use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::PrivateKeyDer, pki_types::pem::PemObject};
     let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(cert)
         .and_then(|i| i.collect::<Result<_, _>>())
         .map_err(|e| format!("cannot read the certificate chain {}: {e}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| format!("the TLS certificate and key do not work together: {e}"))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("the TLS certificate and key do not work together: {e}"))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }

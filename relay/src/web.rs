@@ -16,14 +16,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
      font-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
 pub fn routes() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::get()
-        .and(warp::path::full())
-        .and(warp::header::optional::<String>("if-none-match"))
-        .and_then(
-            |path: warp::path::FullPath, etag: Option<String>| async move {
-                serve(path.as_str(), etag.as_deref()).ok_or_else(warp::reject::not_found)
-            },
-        )
+    warp::get().and(warp::path::full()).and(warp::header::optional::<String>("if-none-match")).and_then(
+        |path: warp::path::FullPath, etag: Option<String>| async move {
+            serve(path.as_str(), etag.as_deref()).ok_or_else(warp::reject::not_found)
+        },
+    )
 }
 
 fn asset(path: &str) -> Option<&'static (&'static str, &'static [u8], &'static str)> {
@@ -36,11 +33,7 @@ fn serve(path: &str, if_none_match: Option<&str>) -> Option<Response> {
         return None;
     }
     // A file if there is one, else the app's shell for its client-side routes.
-    let (name, body, etag) = asset(path).or_else(|| {
-        (!path.contains('.'))
-            .then(|| asset("/index.html"))
-            .flatten()
-    })?;
+    let (name, body, etag) = asset(path).or_else(|| (!path.contains('.')).then(|| asset("/index.html")).flatten())?;
     let mut res = if if_none_match == Some(*etag) {
         let mut r = Response::new(Default::default());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
@@ -49,17 +42,11 @@ fn serve(path: &str, if_none_match: Option<&str>) -> Option<Response> {
         Response::new((*body).into())
     };
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type(name)),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(name)));
     h.insert(header::ETAG, HeaderValue::from_static(etag));
     // Revalidate every time (cheap with the ETag): a new relay version must never meet stale JS.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     if name.ends_with(".html") {
         h.insert("content-security-policy", HeaderValue::from_static(CSP));
         h.insert("x-frame-options", HeaderValue::from_static("DENY"));

@@ -122,25 +122,15 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(json())
         .then(token)
         .map(Reply::into_response);
-    let get_user = base
-        .and(warp::path!("user"))
-        .and(warp::get())
-        .and(with(app))
-        .and(user(app))
-        .then(get_user);
-    let put_user = base
-        .and(warp::path!("user"))
-        .and(warp::put())
-        .and(with(app))
-        .and(user(app))
-        .and(json())
-        .then(put_user);
+    let get_user = base.and(warp::path!("user")).and(warp::get()).and(with(app)).and(user(app)).then(get_user);
+    let put_user =
+        base.and(warp::path!("user")).and(warp::put()).and(with(app)).and(user(app)).and(json()).then(put_user);
     let logout = base
         .and(warp::path!("logout"))
         .and(warp::post())
         .and(with(app))
         .and(user(app))
-        .and(warp::body::content_length_limit(super::filters::BODY_LIMIT).and(warp::body::bytes()))
+        .and(super::filters::body())
         .then(logout);
     let recover = base
         .and(warp::path!("recover"))
@@ -156,12 +146,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with(app))
         .and(warp::query::<HashMap<String, String>>())
         .then(verify_link);
-    let verify_post = base
-        .and(warp::path!("verify"))
-        .and(warp::post())
-        .and(with(app))
-        .and(json())
-        .then(verify);
+    let verify_post = base.and(warp::path!("verify")).and(warp::post()).and(with(app)).and(json()).then(verify);
     signup
         .or(token)
         .unify()
@@ -183,17 +168,13 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
 fn normalise_email(email: &str) -> ApiResult<String> {
     let e = email.trim().to_lowercase();
     let ok = e.len() <= 254
-        && e.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-        })
+        && e.split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
         && !e.contains(char::is_whitespace);
     if ok {
         Ok(e)
     } else {
-        Err(ApiError::bad_request(
-            "invalid_email",
-            "That is not an email address: use the form name@example.com.",
-        ))
+        Err(ApiError::bad_request("invalid_email", "That is not an email address: use the form name@example.com."))
     }
 }
 
@@ -201,19 +182,13 @@ fn check_password(p: &str) -> ApiResult<()> {
     if p.chars().count() < password::MIN_LEN {
         return Err(ApiError::bad_request(
             "weak_password",
-            format!(
-                "The password is too short: use at least {} characters.",
-                password::MIN_LEN
-            ),
+            format!("The password is too short: use at least {} characters.", password::MIN_LEN),
         ));
     }
     if p.len() > password::MAX_LEN {
         return Err(ApiError::bad_request(
             "weak_password",
-            format!(
-                "The password is too long: at most {} bytes.",
-                password::MAX_LEN
-            ),
+            format!("The password is too long: at most {} bytes.", password::MAX_LEN),
         ));
     }
     Ok(())
@@ -237,9 +212,7 @@ async fn user_out(app: &App, u: &User) -> ApiResult<UserOut> {
 /// Issues an access token and a fresh refresh token for `u`.
 async fn session_for(app: &App, u: &User) -> ApiResult<TokenResponse> {
     let refresh = secrets::token();
-    app.db
-        .store_refresh_token(&secrets::hash(&refresh), &u.id, now_unix() + REFRESH_TTL)
-        .await?;
+    app.db.store_refresh_token(&secrets::hash(&refresh), &u.id, now_unix() + REFRESH_TTL).await?;
     Ok(TokenResponse {
         access_token: app.keys.issue(&u.id, &u.email),
         token_type: "bearer",
@@ -250,9 +223,7 @@ async fn session_for(app: &App, u: &User) -> ApiResult<TokenResponse> {
     })
 }
 
-fn profile_fields(
-    data: &Option<serde_json::Value>,
-) -> (Option<Option<&str>>, Option<Option<&str>>) {
+fn profile_fields(data: &Option<serde_json::Value>) -> (Option<Option<&str>>, Option<Option<&str>>) {
     let field = |k: &str| data.as_ref().and_then(|d| d.get(k)).map(|v| v.as_str());
     (field("display_name"), field("avatar_url"))
 }
@@ -261,11 +232,7 @@ fn profile_fields(
     responses((status = 200, description = "Signed up and signed in (no email confirmation on this relay)", body = TokenResponse),
               (status = 400, body = ErrorBody), (status = 403, description = "Sign-ups are closed or invitation-only", body = ErrorBody),
               (status = 422, description = "The email already has an account", body = ErrorBody)))]
-pub(super) async fn signup(
-    app: Arc<App>,
-    host: Option<String>,
-    body: Credentials,
-) -> ApiResult<Response> {
+pub(super) async fn signup(app: Arc<App>, host: Option<String>, body: Credentials) -> ApiResult<Response> {
     let email = normalise_email(&body.email)?;
     check_password(&body.password)?;
     let first = app.db.count_users().await? == 0;
@@ -318,24 +285,10 @@ pub(super) async fn signup(
         return Ok(reply_json(&session_for(&app, &user).await?).into_response());
     }
     let token = secrets::token();
-    app.db
-        .store_one_time_token(
-            &secrets::hash(&token),
-            &user.id,
-            "signup",
-            now_unix() + CONFIRM_TTL,
-        )
-        .await?;
-    let link = format!(
-        "{}/auth/v1/verify?type=signup&token={token}",
-        app.public_url(host.as_deref())
-    );
+    app.db.store_one_time_token(&secrets::hash(&token), &user.id, "signup", now_unix() + CONFIRM_TTL).await?;
+    let link = format!("{}/auth/v1/verify?type=signup&token={token}", app.public_url(host.as_deref()));
     app.mailer
-        .send(
-            &email,
-            "Confirm your PrivaClaw account",
-            format!("Open this link to confirm your account:\n{link}\n"),
-        )
+        .send(&email, "Confirm your PrivaClaw account", format!("Open this link to confirm your account:\n{link}\n"))
         .await;
     let out = user_out(&app, &user).await?;
     Ok(reply_json(&serde_json::json!({"id": out.id, "email": out.email, "confirmation_sent_at": crate::store::now_iso(), "user": out})).into_response())
@@ -363,15 +316,10 @@ pub(super) async fn token(
 
 async fn password_grant(app: &App, ip: IpAddr, body: TokenRequest) -> ApiResult<TokenResponse> {
     if !app.login_limit.check(ip) {
-        return Err(ApiError::too_many(
-            "Too many sign-in attempts from your address: wait a minute, then try again.",
-        ));
+        return Err(ApiError::too_many("Too many sign-in attempts from your address: wait a minute, then try again."));
     }
     let (Some(email), Some(pw)) = (body.email, body.password) else {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "Send both email and password.",
-        ));
+        return Err(ApiError::bad_request("invalid_request", "Send both email and password."));
     };
     let user = app.db.user_by_email(&email.trim().to_lowercase()).await?;
     if !password::verify(pw, user.as_ref().map(|u| u.password_hash.clone())).await {
@@ -391,31 +339,19 @@ async fn password_grant(app: &App, ip: IpAddr, body: TokenRequest) -> ApiResult<
 }
 
 async fn refresh_grant(app: &App, body: TokenRequest) -> ApiResult<TokenResponse> {
-    let token = body.refresh_token.ok_or_else(|| {
-        ApiError::bad_request("invalid_request", "Send {\"refresh_token\": \"…\"}.")
-    })?;
-    let invalid = |why: &str| {
-        ApiError::bad_request(
-            "invalid_grant",
-            format!("Invalid Refresh Token: {why}. Sign in again."),
-        )
-    };
+    let token = body
+        .refresh_token
+        .ok_or_else(|| ApiError::bad_request("invalid_request", "Send {\"refresh_token\": \"…\"}."))?;
+    let invalid =
+        |why: &str| ApiError::bad_request("invalid_grant", format!("Invalid Refresh Token: {why}. Sign in again."));
     match app.db.use_refresh_token(&secrets::hash(&token)).await? {
         RefreshUse::Rotated(user_id) => {
-            let user = app
-                .db
-                .user_by_id(&user_id)
-                .await?
-                .ok_or_else(|| invalid("the account no longer exists"))?;
+            let user = app.db.user_by_id(&user_id).await?.ok_or_else(|| invalid("the account no longer exists"))?;
             session_for(app, &user).await
         }
         RefreshUse::Replayed => {
-            tracing::warn!(
-                "a spent refresh token was presented again; the account's sessions were revoked"
-            );
-            Err(invalid(
-                "it was already used (every session of this account was signed out, as a precaution)",
-            ))
+            tracing::warn!("a spent refresh token was presented again; the account's sessions were revoked");
+            Err(invalid("it was already used (every session of this account was signed out, as a precaution)"))
         }
         RefreshUse::Invalid => Err(invalid("it is unknown or expired")),
     }
@@ -424,11 +360,8 @@ async fn refresh_grant(app: &App, body: TokenRequest) -> ApiResult<TokenResponse
 #[utoipa::path(get, path = "/auth/v1/user", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = UserOut), (status = 401, body = ErrorBody)))]
 pub(super) async fn get_user(app: Arc<App>, who: AuthUser) -> ApiResult<UserOut> {
-    let u = app
-        .db
-        .user_by_id(&who.id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("This account no longer exists."))?;
+    let u =
+        app.db.user_by_id(&who.id).await?.ok_or_else(|| ApiError::unauthorized("This account no longer exists."))?;
     user_out(&app, &u).await
 }
 
@@ -437,9 +370,7 @@ pub(super) async fn get_user(app: Arc<App>, who: AuthUser) -> ApiResult<UserOut>
 pub(super) async fn put_user(app: Arc<App>, who: AuthUser, body: UserUpdate) -> ApiResult<UserOut> {
     if let Some(p) = body.password {
         check_password(&p)?;
-        app.db
-            .set_password(&who.id, &password::hash(p).await)
-            .await?;
+        app.db.set_password(&who.id, &password::hash(p).await).await?;
         tracing::info!(user = %who.id, "password changed");
     }
     let (name, avatar) = profile_fields(&body.data);
@@ -449,15 +380,8 @@ pub(super) async fn put_user(app: Arc<App>, who: AuthUser, body: UserUpdate) -> 
 
 #[utoipa::path(post, path = "/auth/v1/logout", tag = "auth", security(("bearer" = [])), request_body(content = LogoutRequest, description = "Optional: revoke only this refresh token"),
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
-pub(super) async fn logout(
-    app: Arc<App>,
-    who: AuthUser,
-    body: bytes::Bytes,
-) -> ApiResult<StatusCode> {
-    match serde_json::from_slice::<LogoutRequest>(&body)
-        .ok()
-        .and_then(|b| b.refresh_token)
-    {
+pub(super) async fn logout(app: Arc<App>, who: AuthUser, body: bytes::Bytes) -> ApiResult<StatusCode> {
+    match serde_json::from_slice::<LogoutRequest>(&body).ok().and_then(|b| b.refresh_token) {
         Some(t) => app.db.revoke_refresh_token(&secrets::hash(&t)).await?,
         None => app.db.revoke_refresh_tokens(&who.id).await?,
     }
@@ -474,25 +398,13 @@ pub(super) async fn recover(
     body: EmailRequest,
 ) -> ApiResult<Response> {
     if !app.login_limit.check(ip) {
-        return Err(ApiError::too_many(
-            "Too many attempts from your address: wait a minute, then try again.",
-        ));
+        return Err(ApiError::too_many("Too many attempts from your address: wait a minute, then try again."));
     }
     let email = normalise_email(&body.email)?;
     if let Some(u) = app.db.user_by_email(&email).await? {
         let token = secrets::token();
-        app.db
-            .store_one_time_token(
-                &secrets::hash(&token),
-                &u.id,
-                "recovery",
-                now_unix() + RECOVERY_TTL,
-            )
-            .await?;
-        let link = format!(
-            "{}/reset-password?token={token}",
-            app.public_url(host.as_deref())
-        );
+        app.db.store_one_time_token(&secrets::hash(&token), &u.id, "recovery", now_unix() + RECOVERY_TTL).await?;
+        let link = format!("{}/reset-password?token={token}", app.public_url(host.as_deref()));
         app.mailer
             .send(
                 &email,
@@ -512,11 +424,7 @@ pub(super) async fn recover(
 pub(super) async fn verify_link(app: Arc<App>, q: HashMap<String, String>) -> Response {
     let token = q.get("token").cloned().unwrap_or_default();
     let to = match q.get("type").map(String::as_str) {
-        Some("signup") => match app
-            .db
-            .take_one_time_token(&secrets::hash(&token), "signup")
-            .await
-        {
+        Some("signup") => match app.db.take_one_time_token(&secrets::hash(&token), "signup").await {
             Ok(Some(user_id)) => match app.db.confirm_email(&user_id).await {
                 Ok(()) => "/auth?confirmed=1".to_string(),
                 Err(_) => "/auth?error=server".to_string(),
@@ -525,10 +433,7 @@ pub(super) async fn verify_link(app: Arc<App>, q: HashMap<String, String>) -> Re
         },
         Some("recovery") => format!(
             "/reset-password?token={}",
-            token.replace(
-                |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
-                ""
-            )
+            token.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "")
         ),
         _ => "/auth?error=bad_link".to_string(),
     };
@@ -546,22 +451,12 @@ pub(super) async fn verify(app: Arc<App>, body: VerifyRequest) -> ApiResult<Toke
     let kind = match body.kind.as_str() {
         k @ ("signup" | "recovery") => k,
         _ => {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "type must be 'signup' or 'recovery'.",
-            ));
+            return Err(ApiError::bad_request("invalid_request", "type must be 'signup' or 'recovery'."));
         }
     };
-    let user_id = app
-        .db
-        .take_one_time_token(&secrets::hash(&body.token), kind)
-        .await?
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "otp_expired",
-                "This link is invalid, already used or expired: request a new one.",
-            )
-        })?;
+    let user_id = app.db.take_one_time_token(&secrets::hash(&body.token), kind).await?.ok_or_else(|| {
+        ApiError::bad_request("otp_expired", "This link is invalid, already used or expired: request a new one.")
+    })?;
     app.db.confirm_email(&user_id).await?;
     let user = app
         .db

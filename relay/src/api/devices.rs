@@ -21,45 +21,13 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::path::param::<String>())
         .and(warp::path("devices"))
         .and(warp::path::end());
-    let list = of_project
-        .and(warp::get())
-        .and(with(app))
-        .and(user(app))
-        .then(list);
-    let create = of_project
-        .and(warp::post())
-        .and(with(app))
-        .and(user(app))
-        .and(json())
-        .then(create);
-    let one = v1
-        .and(warp::path("devices"))
-        .and(warp::path::param::<String>());
-    let get = one
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(with(app))
-        .and(user(app))
-        .then(get);
-    let patch = one
-        .and(warp::path::end())
-        .and(warp::patch())
-        .and(with(app))
-        .and(user(app))
-        .and(json())
-        .then(rename);
-    let delete = one
-        .and(warp::path::end())
-        .and(warp::delete())
-        .and(with(app))
-        .and(user(app))
-        .then(delete);
-    let code = one
-        .and(warp::path!("pairing-code"))
-        .and(warp::post())
-        .and(with(app))
-        .and(user(app))
-        .then(regenerate);
+    let list = of_project.and(warp::get()).and(with(app)).and(user(app)).then(list);
+    let create = of_project.and(warp::post()).and(with(app)).and(user(app)).and(json()).then(create);
+    let one = v1.and(warp::path("devices")).and(warp::path::param::<String>());
+    let get = one.and(warp::path::end()).and(warp::get()).and(with(app)).and(user(app)).then(get);
+    let patch = one.and(warp::path::end()).and(warp::patch()).and(with(app)).and(user(app)).and(json()).then(rename);
+    let delete = one.and(warp::path::end()).and(warp::delete()).and(with(app)).and(user(app)).then(delete);
+    let code = one.and(warp::path!("pairing-code")).and(warp::post()).and(with(app)).and(user(app)).then(regenerate);
     list.map(Reply::into_response)
         .or(create.map(Reply::into_response))
         .unify()
@@ -76,10 +44,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
 
 /// The device if the caller is in its project (404 otherwise), and their role.
 async fn device_of(app: &App, id: &str, who: &AuthUser) -> ApiResult<(Device, Role)> {
-    app.db
-        .device_for(id, &who.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("device"))
+    app.db.device_for(id, &who.id).await?.ok_or_else(|| ApiError::not_found("device"))
 }
 
 async fn owned_device(app: &App, id: &str, who: &AuthUser, action: &str) -> ApiResult<Device> {
@@ -101,10 +66,7 @@ where
             other => return Ok(other?),
         }
     }
-    Err(ApiError::conflict(
-        "busy",
-        "Could not generate a unique pairing code; try again.",
-    ))
+    Err(ApiError::conflict("busy", "Could not generate a unique pairing code; try again."))
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{id}/devices", tag = "devices", security(("bearer" = [])),
@@ -112,13 +74,8 @@ where
     responses((status = 200, body = [Device]), (status = 404, body = ErrorBody)))]
 pub(super) async fn list(project_id: String, app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
     let role = member_of(&app, &project_id, &who).await?;
-    let devices: Vec<Device> = app
-        .db
-        .devices_of_project(&project_id)
-        .await?
-        .into_iter()
-        .map(|d| d.for_role(role))
-        .collect();
+    let devices: Vec<Device> =
+        app.db.devices_of_project(&project_id).await?.into_iter().map(|d| d.for_role(role)).collect();
     Ok(warp::reply::json(&devices).into_response())
 }
 
@@ -126,12 +83,7 @@ pub(super) async fn list(project_id: String, app: Arc<App>, who: AuthUser) -> Ap
     params(("id" = String, Path, description = "Project id")),
     responses((status = 201, description = "The device, with its one-time `pairing_code`", body = Device),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(super) async fn create(
-    project_id: String,
-    app: Arc<App>,
-    who: AuthUser,
-    body: NameBody,
-) -> ApiResult<Response> {
+pub(super) async fn create(project_id: String, app: Arc<App>, who: AuthUser, body: NameBody) -> ApiResult<Response> {
     owner_of(&app, &project_id, &who, "add devices").await?;
     let n = name(&body.name, "device")?;
     let device = with_new_code(|code, exp| {
@@ -157,16 +109,9 @@ pub(super) async fn get(id: String, app: Arc<App>, who: AuthUser) -> ApiResult<R
 #[utoipa::path(patch, path = "/api/v1/devices/{id}", tag = "devices", security(("bearer" = [])), request_body = NameBody,
     params(("id" = String, Path, description = "Device id")),
     responses((status = 200, body = Device), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(super) async fn rename(
-    id: String,
-    app: Arc<App>,
-    who: AuthUser,
-    body: NameBody,
-) -> ApiResult<Response> {
+pub(super) async fn rename(id: String, app: Arc<App>, who: AuthUser, body: NameBody) -> ApiResult<Response> {
     let d = owned_device(&app, &id, &who, "rename devices").await?;
-    app.db
-        .rename_device(&id, &name(&body.name, "device")?)
-        .await?;
+    app.db.rename_device(&id, &name(&body.name, "device")?).await?;
     app.events.project(
         "device",
         &d.project_id,

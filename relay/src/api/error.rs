@@ -26,21 +26,14 @@ impl warp::reject::Reject for ApiError {}
 
 impl warp::Reply for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.code.into(),
-            message: self.message,
-        };
+        let body = ErrorBody { error: self.code.into(), message: self.message };
         warp::reply::with_status(warp::reply::json(&body), self.status).into_response()
     }
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
+        ApiError { status, code, message: message.into() }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -66,9 +59,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!(
-                "No {what} with this id is visible to you: check the id, or ask its owner to add you."
-            ),
+            format!("No {what} with this id is visible to you: check the id, or ask its owner to add you."),
         )
     }
 

@@ -44,24 +44,14 @@ pub(super) async fn events(app: Arc<App>, who: AuthUser) -> ApiResult<Response> 
     // that stops reading stalls only its task, which then lags and gets a `resync`.
     let (tx, out) = mpsc::channel(64);
     tokio::spawn(feed(app, who, rx, projects, tx));
-    let stream = sse::keep_alive()
-        .interval(std::time::Duration::from_secs(20))
-        .stream(ReceiverStream::new(out));
+    let stream = sse::keep_alive().interval(std::time::Duration::from_secs(20)).stream(ReceiverStream::new(out));
     Ok(sse::reply(stream).into_response())
 }
 
 type Tx = mpsc::Sender<Result<sse::Event, Infallible>>;
 
-async fn feed(
-    app: Arc<App>,
-    who: AuthUser,
-    mut rx: Receiver<Arc<Event>>,
-    mut projects: Vec<String>,
-    tx: Tx,
-) {
-    let ready = sse::Event::default()
-        .event("ready")
-        .json_data(serde_json::json!({"projects": projects}));
+async fn feed(app: Arc<App>, who: AuthUser, mut rx: Receiver<Arc<Event>>, mut projects: Vec<String>, tx: Tx) {
+    let ready = sse::Event::default().event("ready").json_data(serde_json::json!({"projects": projects}));
     if tx.send(Ok(ready.expect("serializable"))).await.is_err() {
         return;
     }

@@ -23,9 +23,7 @@ pub struct AuthUser {
     pub email: String,
 }
 
-pub fn with(
-    app: &Arc<App>,
-) -> impl Filter<Extract = (Arc<App>,), Error = Infallible> + Clone + use<> {
+pub fn with(app: &Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infallible> + Clone + use<> {
     let app = app.clone();
     warp::any().map(move || app.clone())
 }
@@ -42,50 +40,71 @@ pub fn host() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejectio
 }
 
 /// The bearer token's user, or a 401 that says how to get a token.
-pub fn user(
-    app: &Arc<App>,
-) -> impl Filter<Extract = (AuthUser,), Error = warp::Rejection> + Clone + use<> {
-    with(app)
-        .and(warp::header::optional::<String>("authorization"))
-        .and_then(|app: Arc<App>, header: Option<String>| async move {
+pub fn user(app: &Arc<App>) -> impl Filter<Extract = (AuthUser,), Error = warp::Rejection> + Clone + use<> {
+    with(app).and(warp::header::optional::<String>("authorization")).and_then(
+        |app: Arc<App>, header: Option<String>| async move {
             authenticate(&app, header.as_deref()).map_err(warp::reject::custom)
-        })
+        },
+    )
 }
 
 pub fn authenticate(app: &App, header: Option<&str>) -> Result<AuthUser, ApiError> {
     let header = header.ok_or_else(|| {
-        ApiError::unauthorized(
-            "Sign in first: send 'Authorization: Bearer <access_token>' (POST /auth/v1/token).",
-        )
+        ApiError::unauthorized("Sign in first: send 'Authorization: Bearer <access_token>' (POST /auth/v1/token).")
     })?;
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
-        .ok_or_else(|| {
-            ApiError::unauthorized("The Authorization header must be 'Bearer <access_token>'.")
-        })?;
+        .ok_or_else(|| ApiError::unauthorized("The Authorization header must be 'Bearer <access_token>'."))?;
     let claims = app.keys.verify(token.trim()).ok_or_else(|| {
-        ApiError::unauthorized("The access token is invalid or expired: refresh it (grant_type=refresh_token) or sign in again.")
+        ApiError::unauthorized(
+            "The access token is invalid or expired: refresh it (grant_type=refresh_token) or sign in again.",
+        )
     })?;
-    Ok(AuthUser {
-        id: claims.sub,
-        email: claims.email,
-    })
+    Ok(AuthUser { id: claims.sub, email: claims.email })
 }
 
-/// A JSON body of type `T`, at most 64 KiB; malformed input gets a 400 saying what is wrong.
-pub fn json<T: DeserializeOwned + Send>()
--> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
-    warp::body::content_length_limit(BODY_LIMIT)
-        .and(warp::body::bytes())
-        .and_then(|body: bytes::Bytes| async move {
-            serde_json::from_slice::<T>(&body).map_err(|e| {
-                let msg = if e.is_data() {
-                    format!("The request body has the wrong fields: {e}.")
-                } else {
-                    format!("The request body is not valid JSON: {e}.")
-                };
-                warp::reject::custom(ApiError::bad_request("invalid_json", msg))
-            })
+/// The request body, at most `BODY_LIMIT` bytes, with or without a Content-Length (some
+/// clients send a bare POST, e.g. to log out).
+pub fn body() -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
+    warp::body::stream().and_then(collect)
+}
+
+async fn collect<S, B>(chunks: S) -> Result<bytes::Bytes, warp::Rejection>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use bytes::BufMut;
+    use futures_util::StreamExt;
+    let mut chunks = std::pin::pin!(chunks);
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| {
+            warp::reject::custom(ApiError::bad_request("bad_body", "The request body could not be read."))
+        })?;
+        if buf.len() + chunk.remaining() > BODY_LIMIT as usize {
+            return Err(warp::reject::custom(ApiError::new(
+                warp::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("Request bodies are limited to {BODY_LIMIT} bytes."),
+            )));
+        }
+        buf.put(chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// A JSON body of type `T` (see [`body`]); malformed input gets a 400 saying what is wrong.
+pub fn json<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
+    body().and_then(|body: bytes::Bytes| async move {
+        serde_json::from_slice::<T>(&body).map_err(|e| {
+            let msg = if e.is_data() {
+                format!("The request body has the wrong fields: {e}.")
+            } else {
+                format!("The request body is not valid JSON: {e}.")
+            };
+            warp::reject::custom(ApiError::bad_request("invalid_json", msg))
         })
+    })
 }

@@ -113,15 +113,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(json())
         .then(invite_member)
         .map(Reply::into_response);
-    pair.or(start)
-        .unify()
-        .or(end)
-        .unify()
-        .or(nodes)
-        .unify()
-        .or(invite)
-        .unify()
-        .boxed()
+    pair.or(start).unify().or(end).unify().or(nodes).unify().or(invite).unify().boxed()
 }
 
 #[utoipa::path(post, path = "/functions/v1/pair-device", tag = "functions", request_body = PairRequest,
@@ -135,26 +127,16 @@ pub(super) async fn pair_device(
     body: PairRequest,
 ) -> ApiResult<Response> {
     if !app.pair_limit.check(ip) {
-        return Err(ApiError::too_many(
-            "Too many pairing attempts from your address: wait a minute, then try again.",
-        ));
+        return Err(ApiError::too_many("Too many pairing attempts from your address: wait a minute, then try again."));
     }
     let code = secrets::normalise_code(&body.pairing_code);
     if code.len() != secrets::CODE_LEN {
         return Err(ApiError::bad_request(
             "invalid_pairing_code",
-            format!(
-                "A pairing code has {} characters; copy it again from the dashboard.",
-                secrets::CODE_LEN
-            ),
+            format!("A pairing code has {} characters; copy it again from the dashboard.", secrets::CODE_LEN),
         ));
     }
-    let name = body
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| super::clip(n, 100));
+    let name = body.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(|n| super::clip(n, 100));
     let token = secrets::token();
     let device = app.db.pair(&code, name.as_deref(), &secrets::hash(&token)).await?.ok_or_else(|| {
         ApiError::new(
@@ -166,28 +148,21 @@ pub(super) async fn pair_device(
     // A connector still running with the old token must stop, not retry forever.
     app.hub.evict_device(&device.id).await;
     tracing::info!(device = %device.id, "device paired");
-    app.events.project("device", &device.project_id, serde_json::json!({"action": "paired", "device_id": device.id, "project_id": device.project_id}));
-    let body = PairResponse {
-        device_id: device.id,
-        token,
-        relay_url: app.relay_ws_url(host.as_deref()),
-    };
+    app.events.project(
+        "device",
+        &device.project_id,
+        serde_json::json!({"action": "paired", "device_id": device.id, "project_id": device.project_id}),
+    );
+    let body = PairResponse { device_id: device.id, token, relay_url: app.relay_ws_url(host.as_deref()) };
     Ok(warp::reply::json(&body).into_response())
 }
 
 #[utoipa::path(post, path = "/functions/v1/start-session", tag = "functions", security(("bearer" = [])), request_body = DeviceRef,
     responses((status = 200, body = SessionCreated), (status = 404, body = ErrorBody),
               (status = 409, description = "The device is offline", body = ErrorBody)))]
-pub(super) async fn start_session(
-    app: Arc<App>,
-    who: AuthUser,
-    body: DeviceRef,
-) -> ApiResult<Response> {
-    let (device, _) = app
-        .db
-        .device_for(&body.device_id, &who.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("device"))?;
+pub(super) async fn start_session(app: Arc<App>, who: AuthUser, body: DeviceRef) -> ApiResult<Response> {
+    let (device, _) =
+        app.db.device_for(&body.device_id, &who.id).await?.ok_or_else(|| ApiError::not_found("device"))?;
     if !app.hub.is_online(&device.id) {
         return Err(ApiError::conflict(
             "device_offline",
@@ -204,23 +179,13 @@ pub(super) async fn start_session(
 
 #[utoipa::path(post, path = "/functions/v1/end-session", tag = "functions", security(("bearer" = [])), request_body = SessionRef,
     responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
-pub(super) async fn end_session(
-    app: Arc<App>,
-    who: AuthUser,
-    body: SessionRef,
-) -> ApiResult<Response> {
-    let s = app
-        .db
-        .session(&body.session_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("session"))?;
+pub(super) async fn end_session(app: Arc<App>, who: AuthUser, body: SessionRef) -> ApiResult<Response> {
+    let s = app.db.session(&body.session_id).await?.ok_or_else(|| ApiError::not_found("session"))?;
     // Anyone who could attach to the session may end it: its user and the project's members.
     if app.db.role(&s.project_id, &who.id).await?.is_none() {
         return Err(ApiError::not_found("session"));
     }
-    app.hub
-        .end_session(&s.id, privaclaw_proto::kind::reason::USER_EXIT, true)
-        .await;
+    app.hub.end_session(&s.id, privaclaw_proto::kind::reason::USER_EXIT, true).await;
     Ok(warp::reply::json(&Done { ok: true }).into_response())
 }
 
@@ -228,10 +193,7 @@ pub(super) async fn end_session(
     responses((status = 200, description = "Connectors and AI nodes connected now, in the caller's projects", body = Nodes)))]
 pub(super) async fn relay_nodes(app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
     let projects = app.db.project_ids_of(&who.id).await?;
-    Ok(warp::reply::json(&Nodes {
-        nodes: app.hub.nodes(&projects),
-    })
-    .into_response())
+    Ok(warp::reply::json(&Nodes { nodes: app.hub.nodes(&projects) }).into_response())
 }
 
 #[utoipa::path(post, path = "/functions/v1/invite-member", tag = "functions", security(("bearer" = [])), request_body = InviteRequest,
@@ -243,11 +205,7 @@ pub(super) async fn invite_member(
     host: Option<String>,
     body: InviteRequest,
 ) -> ApiResult<Response> {
-    let project = app
-        .db
-        .project_for(&body.project_id, &who.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("project"))?;
+    let project = app.db.project_for(&body.project_id, &who.id).await?.ok_or_else(|| ApiError::not_found("project"))?;
     if app.db.role(&project.id, &who.id).await? != Some(Role::Owner) {
         return Err(ApiError::owner_only("invite members"));
     }
@@ -261,10 +219,7 @@ pub(super) async fn invite_member(
     let link = format!("{}/auth", app.public_url(host.as_deref()));
     let (status, message) = match app.db.user_by_email(&email).await? {
         Some(u) if u.id == who.id => {
-            return Err(ApiError::bad_request(
-                "invalid_email",
-                "You already own this project.",
-            ));
+            return Err(ApiError::bad_request("invalid_email", "You already own this project."));
         }
         Some(u) => {
             let added = app.db.add_member(&project.id, &u.id, Some(&who.id)).await?;
@@ -278,10 +233,7 @@ pub(super) async fn invite_member(
                 .send(
                     &email,
                     "You were added to a PrivaClaw project",
-                    format!(
-                        "{} added you to \"{}\". Sign in: {link}\n",
-                        who.email, project.name
-                    ),
+                    format!("{} added you to \"{}\". Sign in: {link}\n", who.email, project.name),
                 )
                 .await;
             (
@@ -304,10 +256,7 @@ pub(super) async fn invite_member(
                 .send(
                     &email,
                     "You are invited to a PrivaClaw project",
-                    format!(
-                        "{} invited you to \"{}\". Sign up with this email: {link}\n",
-                        who.email, project.name
-                    ),
+                    format!("{} invited you to \"{}\". Sign up with this email: {link}\n", who.email, project.name),
                 )
                 .await;
             ("invited", "Invitation sent".to_string())

@@ -41,10 +41,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(user(app))
         .and(warp::query::<HistoryQuery>())
         .then(project_history);
-    all.map(Reply::into_response)
-        .or(of_project.map(Reply::into_response))
-        .unify()
-        .boxed()
+    all.map(Reply::into_response).or(of_project.map(Reply::into_response)).unify().boxed()
 }
 
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", security(("bearer" = [])), params(HistoryQuery),
@@ -52,10 +49,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
 pub(super) async fn history(app: Arc<App>, who: AuthUser, q: HistoryQuery) -> ApiResult<Response> {
     if let Some(s) = q.status.as_deref() {
         if s != "active" && s != "ended" {
-            return Err(ApiError::bad_request(
-                "invalid_filter",
-                "status must be 'active' or 'ended'.",
-            ));
+            return Err(ApiError::bad_request("invalid_filter", "status must be 'active' or 'ended'."));
         }
     }
     let f = SessionFilter {

@@ -39,15 +39,9 @@ pub struct NameBody {
 
 /// Every API route, each group boxed to keep compile times sane.
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
-    let health = warp::path!("healthz")
-        .and(warp::get())
-        .and(filters::with(app))
-        .then(health)
-        .map(Reply::into_response);
-    let openapi = warp::path!("api" / "v1" / "openapi.json")
-        .and(warp::get())
-        .map(openapi::document)
-        .map(Reply::into_response);
+    let health = warp::path!("healthz").and(warp::get()).and(filters::with(app)).then(health).map(Reply::into_response);
+    let openapi =
+        warp::path!("api" / "v1" / "openapi.json").and(warp::get()).map(openapi::document).map(Reply::into_response);
     let download = warp::path!("functions" / "v1" / "download-connector").map(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -84,11 +78,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
 
 async fn health(app: Arc<App>) -> Response {
     let db = app.db.ping().await;
-    let status = if db {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({"status": if db { "ok" } else { "database unavailable" }, "version": env!("CARGO_PKG_VERSION")});
     warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }
@@ -99,26 +89,9 @@ pub fn recover(r: &Rejection) -> Option<Response> {
     if let Some(e) = r.find::<ApiError>() {
         return Some(e.clone().into_response());
     }
-    let e = if r.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!(
-                "Request bodies are limited to {} bytes.",
-                filters::BODY_LIMIT
-            ),
-        )
-    } else if r.find::<warp::reject::LengthRequired>().is_some() {
-        ApiError::new(
-            StatusCode::LENGTH_REQUIRED,
-            "length_required",
-            "Send the body with a Content-Length header.",
-        )
-    } else if r.find::<warp::reject::InvalidQuery>().is_some() {
+    let e = if r.find::<warp::reject::InvalidQuery>().is_some() {
         ApiError::bad_request("invalid_query", "The query string has invalid parameters.")
-    } else if r.find::<warp::reject::MissingHeader>().is_some()
-        || r.find::<warp::reject::InvalidHeader>().is_some()
-    {
+    } else if r.find::<warp::reject::MissingHeader>().is_some() || r.find::<warp::reject::InvalidHeader>().is_some() {
         ApiError::bad_request("invalid_header", "A required header is missing or invalid.")
     } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::new(
@@ -127,11 +100,7 @@ pub fn recover(r: &Rejection) -> Option<Response> {
             "This path does not accept this HTTP method; see /api/v1/openapi.json.",
         )
     } else if r.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send JSON.",
-        )
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send JSON.")
     } else {
         return None;
     };
@@ -140,12 +109,8 @@ pub fn recover(r: &Rejection) -> Option<Response> {
 
 /// The JSON 404 for unknown API paths.
 pub fn not_found() -> Response {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "No such endpoint: see /api/v1/openapi.json for the API.",
-    )
-    .into_response()
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint: see /api/v1/openapi.json for the API.")
+        .into_response()
 }
 
 pub async fn recover_api(r: Rejection) -> Result<Response, Rejection> {
@@ -154,10 +119,7 @@ pub async fn recover_api(r: Rejection) -> Result<Response, Rejection> {
 
 /// The caller's role in the project; 404 if they are not in it.
 pub async fn member_of(app: &App, project_id: &str, who: &AuthUser) -> ApiResult<Role> {
-    app.db
-        .role(project_id, &who.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("project"))
+    app.db.role(project_id, &who.id).await?.ok_or_else(|| ApiError::not_found("project"))
 }
 
 /// Succeeds only for the project's owner: 404 for strangers, 403 for members.
@@ -172,10 +134,7 @@ pub async fn owner_of(app: &App, project_id: &str, who: &AuthUser, action: &str)
 pub fn name(raw: &str, what: &str) -> ApiResult<String> {
     let n = raw.trim();
     if n.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_name",
-            format!("Give the {what} a name."),
-        ));
+        return Err(ApiError::bad_request("invalid_name", format!("Give the {what} a name.")));
     }
     if n.chars().count() > 100 || n.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
@@ -192,8 +151,6 @@ pub fn clip(s: &str, max: usize) -> String {
 }
 
 /// Deserializes a field that may be absent (`None`), null (`Some(None)`) or set.
-pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }

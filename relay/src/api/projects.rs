@@ -13,37 +13,13 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
-    let base = warp::path("api")
-        .and(warp::path("v1"))
-        .and(warp::path("projects"));
-    let list = base
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(with(app))
-        .and(user(app))
-        .then(list);
-    let create = base
-        .and(warp::path::end())
-        .and(warp::post())
-        .and(with(app))
-        .and(user(app))
-        .and(json())
-        .then(create);
-    let one = base
-        .and(warp::path::param::<String>())
-        .and(warp::path::end());
+    let base = warp::path("api").and(warp::path("v1")).and(warp::path("projects"));
+    let list = base.and(warp::path::end()).and(warp::get()).and(with(app)).and(user(app)).then(list);
+    let create = base.and(warp::path::end()).and(warp::post()).and(with(app)).and(user(app)).and(json()).then(create);
+    let one = base.and(warp::path::param::<String>()).and(warp::path::end());
     let get = one.and(warp::get()).and(with(app)).and(user(app)).then(get);
-    let patch = one
-        .and(warp::patch())
-        .and(with(app))
-        .and(user(app))
-        .and(json())
-        .then(rename);
-    let delete = one
-        .and(warp::delete())
-        .and(with(app))
-        .and(user(app))
-        .then(delete);
+    let patch = one.and(warp::patch()).and(with(app)).and(user(app)).and(json()).then(rename);
+    let delete = one.and(warp::delete()).and(with(app)).and(user(app)).then(delete);
     list.map(Reply::into_response)
         .or(create.map(Reply::into_response))
         .unify()
@@ -65,10 +41,7 @@ pub(super) async fn list(app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), request_body = NameBody,
     responses((status = 201, body = Project), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(super) async fn create(app: Arc<App>, who: AuthUser, body: NameBody) -> ApiResult<Response> {
-    let p = app
-        .db
-        .create_project(&name(&body.name, "project")?, &who.id)
-        .await?;
+    let p = app.db.create_project(&name(&body.name, "project")?, &who.id).await?;
     app.events.membership(&who.id, &p.id);
     Ok(warp::reply::with_status(warp::reply::json(&p), StatusCode::CREATED).into_response())
 }
@@ -77,32 +50,17 @@ pub(super) async fn create(app: Arc<App>, who: AuthUser, body: NameBody) -> ApiR
     params(("id" = String, Path, description = "Project id")),
     responses((status = 200, body = Project), (status = 404, body = ErrorBody)))]
 pub(super) async fn get(id: String, app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
-    let p = app
-        .db
-        .project_for(&id, &who.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("project"))?;
+    let p = app.db.project_for(&id, &who.id).await?.ok_or_else(|| ApiError::not_found("project"))?;
     Ok(warp::reply::json(&p).into_response())
 }
 
 #[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "projects", security(("bearer" = [])), request_body = NameBody,
     params(("id" = String, Path, description = "Project id")),
     responses((status = 200, body = Project), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(super) async fn rename(
-    id: String,
-    app: Arc<App>,
-    who: AuthUser,
-    body: NameBody,
-) -> ApiResult<Response> {
+pub(super) async fn rename(id: String, app: Arc<App>, who: AuthUser, body: NameBody) -> ApiResult<Response> {
     owner_of(&app, &id, &who, "rename the project").await?;
-    app.db
-        .rename_project(&id, &name(&body.name, "project")?)
-        .await?;
-    app.events.project(
-        "project",
-        &id,
-        serde_json::json!({"action": "updated", "project_id": id}),
-    );
+    app.db.rename_project(&id, &name(&body.name, "project")?).await?;
+    app.events.project("project", &id, serde_json::json!({"action": "updated", "project_id": id}));
     get(id, app, who).await
 }
 
@@ -117,11 +75,7 @@ pub(super) async fn delete(id: String, app: Arc<App>, who: AuthUser) -> ApiResul
         app.hub.evict_device(&d.id).await;
     }
     app.db.delete_project(&id).await?;
-    app.events.project(
-        "project",
-        &id,
-        serde_json::json!({"action": "deleted", "project_id": id}),
-    );
+    app.events.project("project", &id, serde_json::json!({"action": "deleted", "project_id": id}));
     for m in members {
         app.events.membership(&m.user_id, &id);
     }

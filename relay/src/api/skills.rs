@@ -27,9 +27,7 @@ pub struct SkillConfigBody {
 }
 
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
-    let base = warp::path("api")
-        .and(warp::path("v1"))
-        .and(warp::path("skill-configs"));
+    let base = warp::path("api").and(warp::path("v1")).and(warp::path("skill-configs"));
     let list = base
         .and(warp::path::end())
         .and(warp::get())
@@ -37,28 +35,11 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(user(app))
         .and(warp::query::<HashMap<String, String>>())
         .then(list);
-    let create = base
-        .and(warp::path::end())
-        .and(warp::post())
-        .and(with(app))
-        .and(user(app))
-        .and(json())
-        .then(create);
-    let one = base
-        .and(warp::path::param::<String>())
-        .and(warp::path::end());
+    let create = base.and(warp::path::end()).and(warp::post()).and(with(app)).and(user(app)).and(json()).then(create);
+    let one = base.and(warp::path::param::<String>()).and(warp::path::end());
     let get = one.and(warp::get()).and(with(app)).and(user(app)).then(get);
-    let put = one
-        .and(warp::put().or(warp::patch()).unify())
-        .and(with(app))
-        .and(user(app))
-        .and(json())
-        .then(update);
-    let delete = one
-        .and(warp::delete())
-        .and(with(app))
-        .and(user(app))
-        .then(delete);
+    let put = one.and(warp::put().or(warp::patch()).unify()).and(with(app)).and(user(app)).and(json()).then(update);
+    let delete = one.and(warp::delete()).and(with(app)).and(user(app)).then(delete);
     list.map(Reply::into_response)
         .or(create.map(Reply::into_response))
         .unify()
@@ -73,12 +54,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
 
 fn validate(slug: &str, body: &SkillConfigBody) -> ApiResult<()> {
     let bad = |m: &str| Err(ApiError::bad_request("invalid_config", m.to_string()));
-    if slug.is_empty()
-        || slug.len() > 64
-        || !slug
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if slug.is_empty() || slug.len() > 64 || !slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return bad("skill_slug must be 1–64 letters, digits, '-' or '_'.");
     }
     let node = body.node_id.trim();
@@ -92,20 +68,11 @@ fn validate(slug: &str, body: &SkillConfigBody) -> ApiResult<()> {
         return bad("config must be a JSON object of at most 16 KiB.");
     }
     if slug == "privaclaw" {
-        let url = body
-            .config
-            .get("relay_url")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
+        let url = body.config.get("relay_url").and_then(|v| v.as_str()).unwrap_or("");
         if !(url.starts_with("wss://") || url.starts_with("https://")) || url.len() < 9 {
             return bad("config.relay_url must start with wss:// or https://.");
         }
-        if body
-            .config
-            .get("auth_token")
-            .and_then(|v| v.as_str())
-            .is_none_or(|t| t.chars().count() < 8)
-        {
+        if body.config.get("auth_token").and_then(|v| v.as_str()).is_none_or(|t| t.chars().count() < 8) {
             return bad("config.auth_token must be at least 8 characters.");
         }
     }
@@ -115,45 +82,19 @@ fn validate(slug: &str, body: &SkillConfigBody) -> ApiResult<()> {
 #[utoipa::path(get, path = "/api/v1/skill-configs", tag = "skills", security(("bearer" = [])),
     params(("skill_slug" = Option<String>, Query, description = "Only this skill's configs")),
     responses((status = 200, body = [SkillConfig])))]
-pub(super) async fn list(
-    app: Arc<App>,
-    who: AuthUser,
-    q: HashMap<String, String>,
-) -> ApiResult<Response> {
-    let rows = app
-        .db
-        .skill_configs(&who.id, q.get("skill_slug").map(String::as_str))
-        .await?;
+pub(super) async fn list(app: Arc<App>, who: AuthUser, q: HashMap<String, String>) -> ApiResult<Response> {
+    let rows = app.db.skill_configs(&who.id, q.get("skill_slug").map(String::as_str)).await?;
     Ok(warp::reply::json(&rows).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/skill-configs", tag = "skills", security(("bearer" = [])), request_body = SkillConfigBody,
     responses((status = 201, body = SkillConfig), (status = 400, body = ErrorBody),
               (status = 409, description = "This node already has a config for this skill", body = ErrorBody)))]
-pub(super) async fn create(
-    app: Arc<App>,
-    who: AuthUser,
-    body: SkillConfigBody,
-) -> ApiResult<Response> {
-    let slug = body
-        .skill_slug
-        .clone()
-        .unwrap_or_else(|| "privaclaw".into());
+pub(super) async fn create(app: Arc<App>, who: AuthUser, body: SkillConfigBody) -> ApiResult<Response> {
+    let slug = body.skill_slug.clone().unwrap_or_else(|| "privaclaw".into());
     validate(&slug, &body)?;
-    match app
-        .db
-        .create_skill_config(
-            &who.id,
-            &slug,
-            body.node_id.trim(),
-            body.name.trim(),
-            &body.config,
-        )
-        .await
-    {
-        Ok(c) => Ok(
-            warp::reply::with_status(warp::reply::json(&c), StatusCode::CREATED).into_response(),
-        ),
+    match app.db.create_skill_config(&who.id, &slug, body.node_id.trim(), body.name.trim(), &body.config).await {
+        Ok(c) => Ok(warp::reply::with_status(warp::reply::json(&c), StatusCode::CREATED).into_response()),
         Err(e) if crate::store::is_unique_violation(&e) => Err(ApiError::conflict(
             "duplicate_node",
             "You already have a configuration for this node id: edit that one, or pick another node id.",
@@ -166,45 +107,21 @@ pub(super) async fn create(
     params(("id" = String, Path, description = "Config id")),
     responses((status = 200, body = SkillConfig), (status = 404, body = ErrorBody)))]
 pub(super) async fn get(id: String, app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
-    let c = app
-        .db
-        .skill_config(&id, &who.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("skill config"))?;
+    let c = app.db.skill_config(&id, &who.id).await?.ok_or_else(|| ApiError::not_found("skill config"))?;
     Ok(warp::reply::json(&c).into_response())
 }
 
 #[utoipa::path(put, path = "/api/v1/skill-configs/{id}", tag = "skills", security(("bearer" = [])), request_body = SkillConfigBody,
     params(("id" = String, Path, description = "Config id")),
     responses((status = 200, body = SkillConfig), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(super) async fn update(
-    id: String,
-    app: Arc<App>,
-    who: AuthUser,
-    body: SkillConfigBody,
-) -> ApiResult<Response> {
-    let current = app
-        .db
-        .skill_config(&id, &who.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("skill config"))?;
+pub(super) async fn update(id: String, app: Arc<App>, who: AuthUser, body: SkillConfigBody) -> ApiResult<Response> {
+    let current = app.db.skill_config(&id, &who.id).await?.ok_or_else(|| ApiError::not_found("skill config"))?;
     validate(&current.skill_slug, &body)?;
-    match app
-        .db
-        .update_skill_config(
-            &id,
-            &who.id,
-            body.node_id.trim(),
-            body.name.trim(),
-            &body.config,
-        )
-        .await
-    {
+    match app.db.update_skill_config(&id, &who.id, body.node_id.trim(), body.name.trim(), &body.config).await {
         Ok(_) => get(id, app, who).await,
-        Err(e) if crate::store::is_unique_violation(&e) => Err(ApiError::conflict(
-            "duplicate_node",
-            "Another of your configurations already uses this node id.",
-        )),
+        Err(e) if crate::store::is_unique_violation(&e) => {
+            Err(ApiError::conflict("duplicate_node", "Another of your configurations already uses this node id."))
+        }
         Err(e) => Err(e.into()),
     }
 }

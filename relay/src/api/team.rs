@@ -14,17 +14,10 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
-    let project = warp::path("api")
-        .and(warp::path("v1"))
-        .and(warp::path("projects"))
-        .and(warp::path::param::<String>());
+    let project =
+        warp::path("api").and(warp::path("v1")).and(warp::path("projects")).and(warp::path::param::<String>());
     let members = project.and(warp::path("members"));
-    let list_members = members
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(with(app))
-        .and(user(app))
-        .then(list_members);
+    let list_members = members.and(warp::path::end()).and(warp::get()).and(with(app)).and(user(app)).then(list_members);
     let remove_member = members
         .and(warp::path::param::<String>())
         .and(warp::path::end())
@@ -33,12 +26,8 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(user(app))
         .then(remove_member);
     let invitations = project.and(warp::path("invitations"));
-    let list_invitations = invitations
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(with(app))
-        .and(user(app))
-        .then(list_invitations);
+    let list_invitations =
+        invitations.and(warp::path::end()).and(warp::get()).and(with(app)).and(user(app)).then(list_invitations);
     let cancel = invitations
         .and(warp::path::param::<String>())
         .and(warp::path::end())
@@ -60,11 +49,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
 #[utoipa::path(get, path = "/api/v1/projects/{id}/members", tag = "team", security(("bearer" = [])),
     params(("id" = String, Path, description = "Project id")),
     responses((status = 200, body = [Member]), (status = 404, body = ErrorBody)))]
-pub(super) async fn list_members(
-    project_id: String,
-    app: Arc<App>,
-    who: AuthUser,
-) -> ApiResult<Response> {
+pub(super) async fn list_members(project_id: String, app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
     member_of(&app, &project_id, &who).await?;
     Ok(warp::reply::json(&app.db.members(&project_id).await?).into_response())
 }
@@ -105,11 +90,7 @@ pub(super) async fn remove_member(
 #[utoipa::path(get, path = "/api/v1/projects/{id}/invitations", tag = "team", security(("bearer" = [])),
     params(("id" = String, Path, description = "Project id")),
     responses((status = 200, body = [Invitation]), (status = 404, body = ErrorBody)))]
-pub(super) async fn list_invitations(
-    project_id: String,
-    app: Arc<App>,
-    who: AuthUser,
-) -> ApiResult<Response> {
+pub(super) async fn list_invitations(project_id: String, app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
     member_of(&app, &project_id, &who).await?;
     Ok(warp::reply::json(&app.db.invitations(&project_id).await?).into_response())
 }
@@ -124,17 +105,9 @@ pub(super) async fn cancel_invitation(
     who: AuthUser,
 ) -> ApiResult<Response> {
     owner_of(&app, &project_id, &who, "cancel invitations").await?;
-    if !app
-        .db
-        .cancel_invitation(&project_id, &invitation_id)
-        .await?
-    {
+    if !app.db.cancel_invitation(&project_id, &invitation_id).await? {
         return Err(ApiError::not_found("pending invitation"));
     }
-    app.events.project(
-        "invitation",
-        &project_id,
-        serde_json::json!({"action": "cancelled", "project_id": project_id}),
-    );
+    app.events.project("invitation", &project_id, serde_json::json!({"action": "cancelled", "project_id": project_id}));
     Ok(StatusCode::NO_CONTENT.into_response())
 }

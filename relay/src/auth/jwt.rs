@@ -41,8 +41,7 @@ impl Keys {
             aud: AUDIENCE.into(),
             role: AUDIENCE.into(),
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .expect("HS256 signing cannot fail")
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).expect("HS256 signing cannot fail")
     }
 
     /// The claims of a valid, unexpired token signed by us; `None` for anything else.
@@ -50,9 +49,7 @@ impl Keys {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_audience(&[AUDIENCE]);
         v.leeway = 0;
-        decode::<Claims>(token, &self.decoding, &v)
-            .ok()
-            .map(|d| d.claims)
+        decode::<Claims>(token, &self.decoding, &v).ok().map(|d| d.claims)
     }
 }
 
@@ -65,18 +62,11 @@ mod tests {
         let k = Keys::new(b"secret-one", 60);
         let t = k.issue("u1", "a@example.com");
         assert_eq!(k.verify(&t).unwrap().sub, "u1");
-        assert!(
-            Keys::new(b"secret-two", 60).verify(&t).is_none(),
-            "other key"
-        );
+        assert!(Keys::new(b"secret-two", 60).verify(&t).is_none(), "other key");
         let mut tampered = t.clone();
         tampered.replace_range(t.len() - 3.., "AAA");
         assert!(k.verify(&tampered).is_none(), "tampered signature");
-        let expired = Keys {
-            ttl: -10,
-            ..Keys::new(b"secret-one", 60)
-        }
-        .issue("u1", "a@example.com");
+        let expired = Keys { ttl: -10, ..Keys::new(b"secret-one", 60) }.issue("u1", "a@example.com");
         assert!(k.verify(&expired).is_none(), "expired");
     }
 }

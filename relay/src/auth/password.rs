@@ -1,9 +1,7 @@
 //! argon2id password hashing, run off the async workers (it is deliberately slow).
 
 use argon2::Argon2;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 
 pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 256;
@@ -28,10 +26,7 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
         let Ok(parsed) = PasswordHash::new(&stored) else {
             return false;
         };
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-            && stored != *DUMMY
+        Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && stored != *DUMMY
     })
     .await
     .unwrap_or(false)
@@ -39,10 +34,7 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
 
 static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(b"not a password", &salt)
-        .unwrap()
-        .to_string()
+    Argon2::default().hash_password(b"not a password", &salt).unwrap().to_string()
 });
 
 #[cfg(test)]

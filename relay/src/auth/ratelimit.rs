@@ -12,9 +12,7 @@ impl Limiter {
     /// Allows `per_minute` attempts per address, all of them at once if need be.
     pub fn per_minute(per_minute: u32) -> Limiter {
         let n = NonZeroU32::new(per_minute.max(1)).unwrap();
-        Limiter {
-            inner: RateLimiter::keyed(Quota::per_minute(n).allow_burst(n)),
-        }
+        Limiter { inner: RateLimiter::keyed(Quota::per_minute(n).allow_burst(n)) }
     }
 
     /// True if this attempt is allowed.

@@ -19,18 +19,12 @@ pub fn token() -> String {
 
 pub fn pairing_code() -> String {
     let mut rng = rand::rng();
-    (0..CODE_LEN)
-        .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
-        .collect()
+    (0..CODE_LEN).map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char).collect()
 }
 
 /// Normalises what a person typed: case and stray spaces or dashes do not matter.
 pub fn normalise_code(input: &str) -> String {
-    input
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect::<String>()
-        .to_ascii_uppercase()
+    input.chars().filter(|c| !c.is_whitespace() && *c != '-').collect::<String>().to_ascii_uppercase()
 }
 
 /// The stored form of a token: hex SHA-256. Tokens are 256-bit random, so a fast hash is

@@ -10,9 +10,7 @@ use super::socket::{self, HANDSHAKE, Peer, Step};
 use crate::api::filters::with;
 use crate::app::App;
 use base64::Engine;
-use privaclaw_proto::{
-    Auth, AuthOk, Output, Resize, SessionEnd, SessionRef, SessionStart, encode, kind,
-};
+use privaclaw_proto::{Auth, AuthOk, Output, Resize, SessionEnd, SessionRef, SessionStart, encode, kind};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -26,15 +24,7 @@ pub fn route(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with(app))
         .map(|up: socket::Upgrade, app: Arc<App>| {
             let viewer = app.hub.next_id();
-            up.reply(
-                "browsers",
-                BrowserPeer {
-                    app,
-                    viewer,
-                    opened: Instant::now(),
-                    live: None,
-                },
-            )
+            up.reply("browsers", BrowserPeer { app, viewer, opened: Instant::now(), live: None })
         })
         .boxed()
 }
@@ -98,11 +88,7 @@ impl BrowserPeer {
             return Step::Continue;
         }
         if frame.kind != kind::AUTH {
-            out.send(frames::error(
-                "Send auth first",
-                Some("auth_required"),
-                None,
-            ));
+            out.send(frames::error("Send auth first", Some("auth_required"), None));
             return Step::Continue;
         }
         let auth: Auth = match frames::data(frame) {
@@ -124,37 +110,24 @@ impl BrowserPeer {
                 "Auth failed: the access token is invalid or expired. Sign in again.",
             );
         };
-        let invalid = "Session invalid: it does not exist, has ended, or is not in one of your projects. Start a new session.";
+        let invalid =
+            "Session invalid: it does not exist, has ended, or is not in one of your projects. Start a new session.";
         let session = match self.app.db.session(&auth.session_id).await {
             Ok(Some(s)) if s.status == "active" => s,
             Ok(_) => return fail(out, close::SESSION_INVALID, "session_invalid", invalid),
             Err(e) => {
                 tracing::error!(error = %e, "database error during auth");
-                return fail(
-                    out,
-                    1011,
-                    "unavailable",
-                    "The relay's database is unavailable; retry shortly.",
-                );
+                return fail(out, 1011, "unavailable", "The relay's database is unavailable; retry shortly.");
             }
         };
         match self.app.db.role(&session.project_id, &claims.sub).await {
             Ok(Some(_)) => {}
             Ok(None) => return fail(out, close::SESSION_INVALID, "session_invalid", invalid),
             Err(_) => {
-                return fail(
-                    out,
-                    1011,
-                    "unavailable",
-                    "The relay's database is unavailable; retry shortly.",
-                );
+                return fail(out, 1011, "unavailable", "The relay's database is unavailable; retry shortly.");
             }
         }
-        if auth
-            .device_id
-            .as_deref()
-            .is_some_and(|d| !d.is_empty() && d != session.device_id)
-        {
+        if auth.device_id.as_deref().is_some_and(|d| !d.is_empty() && d != session.device_id) {
             return fail(
                 out,
                 close::SESSION_INVALID,
@@ -162,14 +135,8 @@ impl BrowserPeer {
                 "Session invalid: device_id does not match this session's device.",
             );
         }
-        let cols = auth
-            .cols
-            .filter(|c| (1..=MAX_DIM).contains(c))
-            .unwrap_or(80);
-        let rows = auth
-            .rows
-            .filter(|r| (1..=MAX_DIM).contains(r))
-            .unwrap_or(24);
+        let cols = auth.cols.filter(|c| (1..=MAX_DIM).contains(c)).unwrap_or(80);
+        let rows = auth.rows.filter(|r| (1..=MAX_DIM).contains(r)).unwrap_or(24);
         let Some((live, created)) = self.app.hub.open(&session, cols, rows) else {
             return fail(
                 out,
@@ -202,10 +169,7 @@ impl BrowserPeer {
         if named == live.id {
             return true;
         }
-        let msg = format!(
-            "This socket is for session {}; a frame named another session and was dropped.",
-            live.id
-        );
+        let msg = format!("This socket is for session {}; a frame named another session and was dropped.", live.id);
         out.send(frames::error(&msg, Some("wrong_session"), Some(&live.id)));
         false
     }
@@ -217,22 +181,15 @@ impl BrowserPeer {
                 "device_offline",
                 "The device is offline: this input was not delivered. It will be accepted again when the device reconnects.",
             ),
-            Err(LinkError::Busy) => (
-                "busy",
-                "The device is not keeping up: this input was dropped. Try again in a moment.",
-            ),
+            Err(LinkError::Busy) => {
+                ("busy", "The device is not keeping up: this input was dropped. Try again in a moment.")
+            }
             Err(LinkError::Ended) => ("session_ended", "The session has ended."),
         };
         out.send(frames::error(why.1, Some(why.0), Some(&live.id)));
     }
 
-    async fn route(
-        &mut self,
-        out: &Outbox,
-        live: &Arc<Live>,
-        frame: &RawFrame<'_>,
-        text: &Utf8Bytes,
-    ) -> Step {
+    async fn route(&mut self, out: &Outbox, live: &Arc<Live>, frame: &RawFrame<'_>, text: &Utf8Bytes) -> Step {
         let bad = |msg: String| {
             out.send(frames::error(&msg, Some("bad_frame"), Some(&live.id)));
             Step::Continue
@@ -243,10 +200,7 @@ impl BrowserPeer {
             }
             kind::STDIN => match frames::data::<Output>(frame) {
                 Ok(o) if self.mine(out, live, &o.session_id) => {
-                    if base64::engine::general_purpose::STANDARD
-                        .decode(&o.data_b64)
-                        .is_err()
-                    {
+                    if base64::engine::general_purpose::STANDARD.decode(&o.data_b64).is_err() {
                         return bad("stdin data_b64 is not valid base64".into());
                     }
                     self.forward(out, live, text.clone());
@@ -269,10 +223,7 @@ impl BrowserPeer {
                     Ok(r) if self.mine(out, live, &r.session_id) => {
                         let ok = |d: Option<u16>| d.is_some_and(|d| (1..=MAX_DIM).contains(&d));
                         if !ok(r.cols) || !ok(r.rows) {
-                            return bad(format!(
-                                "{} needs cols and rows between 1 and {MAX_DIM}",
-                                frame.kind
-                            ));
+                            return bad(format!("{} needs cols and rows between 1 and {MAX_DIM}", frame.kind));
                         }
                         // The PTY already runs (the relay started it on auth): a browser's own
                         // session_start is a resize.
@@ -302,11 +253,7 @@ impl BrowserPeer {
             },
             other => {
                 let shown: String = other.chars().take(32).collect();
-                out.send(frames::error(
-                    &format!("unknown message type '{shown}'"),
-                    Some("unknown_type"),
-                    None,
-                ));
+                out.send(frames::error(&format!("unknown message type '{shown}'"), Some("unknown_type"), None));
             }
         }
         Step::Continue

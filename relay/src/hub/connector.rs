@@ -27,16 +27,7 @@ pub fn route(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(client_ip())
         .map(|up: socket::Upgrade, app: Arc<App>, ip: IpAddr| {
             let hub = app.hub.clone();
-            up.reply(
-                "connectors",
-                ConnectorPeer {
-                    app,
-                    hub,
-                    ip,
-                    opened: Instant::now(),
-                    link: None,
-                },
-            )
+            up.reply("connectors", ConnectorPeer { app, hub, ip, opened: Instant::now(), link: None })
         })
         .boxed()
 }
@@ -86,11 +77,7 @@ impl Peer for ConnectorPeer {
 impl ConnectorPeer {
     async fn hello(&mut self, out: &Outbox, frame: &RawFrame<'_>) -> Step {
         if frame.kind != kind::HELLO {
-            out.send(frames::error(
-                "Send hello first",
-                Some("hello_required"),
-                None,
-            ));
+            out.send(frames::error("Send hello first", Some("hello_required"), None));
             return Step::Continue;
         }
         let hello: Hello = match frames::data(frame) {
@@ -101,11 +88,7 @@ impl ConnectorPeer {
             }
         };
         let (Some(id), Some(token)) = (hello.device_id.or(hello.node_id), hello.token) else {
-            out.send(frames::error(
-                "Missing device_id or token in hello",
-                Some("auth_failed"),
-                None,
-            ));
+            out.send(frames::error("Missing device_id or token in hello", Some("auth_failed"), None));
             return Step::Close(kind::close::AUTH_FAILED, "missing device_id or token");
         };
         let device = match self.app.db.device_auth(&id).await {
@@ -135,32 +118,22 @@ impl ConnectorPeer {
             device_id: device.id,
             project_id: device.project_id,
             name: device.name,
-            kind: meta
-                .kind
-                .filter(|k| !k.is_empty() && k.len() <= 32)
-                .unwrap_or_else(|| "connector".into()),
+            kind: meta.kind.filter(|k| !k.is_empty() && k.len() <= 32).unwrap_or_else(|| "connector".into()),
             resumable: hello.sessions.is_some(),
             out: out.clone(),
             connected_at: store::now_iso(),
             health: Default::default(),
         });
-        let ok = HelloOk {
-            workdir: None,
-            session_grace: Some(self.hub.grace.as_secs()),
-        };
-        out.send(encode(kind::HELLO_OK, Some(&ok)));
-        self.hub
-            .register(link.clone(), hello.sessions.as_deref())
-            .await;
+        let ok = HelloOk { workdir: None, session_grace: Some(self.hub.grace.as_secs()) };
+        let ok = encode(kind::HELLO_OK, Some(&ok));
+        self.hub.register(link.clone(), hello.sessions.as_deref(), ok).await;
         self.link = Some(link);
         Step::Continue
     }
 
     /// The session a frame names, if it is one of this device's.
     fn own(&self, link: &Link, session_id: &str) -> Option<Arc<Live>> {
-        self.hub
-            .live(session_id)
-            .filter(|l| l.device_id == link.device_id)
+        self.hub.live(session_id).filter(|l| l.device_id == link.device_id)
     }
 
     async fn route(&self, link: &Link, frame: &RawFrame<'_>, text: &Utf8Bytes) {
@@ -173,9 +146,7 @@ impl ConnectorPeer {
                 Err(e) => tracing::debug!(error = %e, "bad stdout frame from a connector"),
             },
             kind::SESSION_STARTED | kind::ERROR => {
-                let named = frames::data::<SessionRefRef>(frame)
-                    .ok()
-                    .and_then(|r| r.session_id);
+                let named = frames::data::<SessionRefRef>(frame).ok().and_then(|r| r.session_id);
                 match named.and_then(|id| self.own(link, &id)) {
                     Some(live) => live.broadcast(text.clone()),
                     None if frame.kind == kind::ERROR => {
@@ -186,13 +157,8 @@ impl ConnectorPeer {
             }
             kind::SESSION_END => {
                 if let Ok(end) = frames::data::<SessionEnd>(frame) {
-                    let reason = end
-                        .reason
-                        .filter(|r| !r.is_empty())
-                        .unwrap_or_else(|| kind::reason::EXIT.into());
-                    if self.own(link, &end.session_id).is_some()
-                        || self.owns_row(link, &end.session_id).await
-                    {
+                    let reason = end.reason.filter(|r| !r.is_empty()).unwrap_or_else(|| kind::reason::EXIT.into());
+                    if self.own(link, &end.session_id).is_some() || self.owns_row(link, &end.session_id).await {
                         self.hub.end_session(&end.session_id, &reason, false).await;
                     }
                 }
@@ -200,15 +166,10 @@ impl ConnectorPeer {
             kind::META_UPDATE => {
                 let mut data = frame
                     .data
-                    .and_then(|d| {
-                        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(d.get())
-                            .ok()
-                    })
+                    .and_then(|d| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(d.get()).ok())
                     .unwrap_or_default();
                 data.insert("device_id".into(), link.device_id.clone().into());
-                let out: Utf8Bytes = serde_json::json!({"type": kind::DEVICE_META, "data": data})
-                    .to_string()
-                    .into();
+                let out: Utf8Bytes = serde_json::json!({"type": kind::DEVICE_META, "data": data}).to_string().into();
                 for live in self.hub.lives_of(&link.device_id) {
                     live.broadcast(out.clone());
                 }

@@ -38,28 +38,18 @@ pub struct SessionRefRef<'a> {
 
 pub fn parse(text: &str) -> Result<RawFrame<'_>, String> {
     serde_json::from_str(text).map_err(|e| {
-        if e.is_data() {
-            format!("frame needs a string \"type\" ({e})")
-        } else {
-            "Invalid JSON".to_string()
-        }
+        if e.is_data() { format!("frame needs a string \"type\" ({e})") } else { "Invalid JSON".to_string() }
     })
 }
 
 /// The frame's `data` as `T`, or a sentence saying what is wrong with it.
 pub fn data<'a, T: Deserialize<'a>>(frame: &RawFrame<'a>) -> Result<T, String> {
-    let raw = frame
-        .data
-        .ok_or_else(|| format!("{} frame has no data", frame.kind))?;
+    let raw = frame.data.ok_or_else(|| format!("{} frame has no data", frame.kind))?;
     serde_json::from_str(raw.get()).map_err(|e| format!("bad {} data: {e}", frame.kind))
 }
 
 pub fn error(message: &str, code: Option<&str>, session_id: Option<&str>) -> Utf8Bytes {
-    let e = ErrorData {
-        message: message.into(),
-        code: code.map(Into::into),
-        session_id: session_id.map(Into::into),
-    };
+    let e = ErrorData { message: message.into(), code: code.map(Into::into), session_id: session_id.map(Into::into) };
     encode(kind::ERROR, Some(&e)).into()
 }
 
@@ -82,16 +72,8 @@ mod tests {
         assert_eq!(parse("{").err().unwrap(), "Invalid JSON");
         assert!(parse(r#"{"type":5}"#).err().unwrap().contains("\"type\""));
         let f = parse(r#"{"type":"stdin"}"#).unwrap();
-        assert_eq!(
-            data::<privaclaw_proto::Output>(&f).err().unwrap(),
-            "stdin frame has no data"
-        );
+        assert_eq!(data::<privaclaw_proto::Output>(&f).err().unwrap(), "stdin frame has no data");
         let f = parse(r#"{"type":"stdin","data":{"session_id":"s"}}"#).unwrap();
-        assert!(
-            data::<privaclaw_proto::Output>(&f)
-                .err()
-                .unwrap()
-                .contains("data_b64")
-        );
+        assert!(data::<privaclaw_proto::Output>(&f).err().unwrap().contains("data_b64"));
     }
 }

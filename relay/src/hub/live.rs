@@ -92,10 +92,7 @@ impl Live {
             let q = v.out.send(frame.clone());
             if q > HARD {
                 // Its queue will not drain: cut it off now rather than after 4 MiB more.
-                v.out.kill(
-                    privaclaw_proto::kind::close::TOO_SLOW,
-                    "too slow: reconnect with offset to resume",
-                );
+                v.out.kill(privaclaw_proto::kind::close::TOO_SLOW, "too slow: reconnect with offset to resume");
             }
             q != 0 && q <= HARD
         });
@@ -130,11 +127,7 @@ impl Live {
         for f in replay.frames {
             out.send(f);
         }
-        st.viewers.push(Viewer {
-            id: viewer,
-            out,
-            paused: false,
-        });
+        st.viewers.push(Viewer { id: viewer, out, paused: false });
         st.idle_since = None;
         self.flow(&mut st);
         true
@@ -185,12 +178,7 @@ impl Live {
         self.paused.store(want, Ordering::Release);
         if let Some(link) = &st.link {
             let k = if want { kind::PAUSE } else { kind::RESUME };
-            link.send(encode(
-                k,
-                Some(&SessionRef {
-                    session_id: self.id.clone(),
-                }),
-            ));
+            link.send(encode(k, Some(&SessionRef { session_id: self.id.clone() })));
         }
     }
 
@@ -212,11 +200,7 @@ impl Live {
     /// A new link starts resumed; pause is re-sent if browsers are still behind.
     pub fn rebind(&self, link: Option<Outbox>) {
         let mut st = self.lock();
-        st.link_lost_since = if link.is_none() {
-            Some(Instant::now())
-        } else {
-            None
-        };
+        st.link_lost_since = if link.is_none() { Some(Instant::now()) } else { None };
         st.link = link;
         st.paused = false;
         self.paused.store(false, Ordering::Release);
@@ -248,10 +232,7 @@ impl Live {
     /// How long nobody has watched, and how long the connector has been away.
     pub fn idle_for(&self) -> (Option<Duration>, Option<Duration>) {
         let st = self.lock();
-        (
-            st.idle_since.map(|t| t.elapsed()),
-            st.link_lost_since.map(|t| t.elapsed()),
-        )
+        (st.idle_since.map(|t| t.elapsed()), st.link_lost_since.map(|t| t.elapsed()))
     }
 
     #[cfg(test)]
@@ -311,10 +292,7 @@ mod tests {
         assert_eq!(live.viewers(), 1, "the stalled browser was let go");
         use futures_util::FutureExt;
         let killed = slow_in.signals.killed().now_or_never();
-        assert_eq!(
-            killed.map(|k| k.0),
-            Some(privaclaw_proto::kind::close::TOO_SLOW)
-        );
+        assert_eq!(killed.map(|k| k.0), Some(privaclaw_proto::kind::close::TOO_SLOW));
         live.output(frame(10), 1);
         assert_eq!(kinds(&mut fast_in).len(), 1);
     }
@@ -324,12 +302,7 @@ mod tests {
         let live = Live::new("s".into(), "d".into(), "p".into(), None);
         live.output(Utf8Bytes::from_static("one"), 3);
         let (b, mut b_in) = channel();
-        live.attach(
-            1,
-            b,
-            |r| Utf8Bytes::from(format!("auth_ok@{}", r.offset)),
-            Some(0),
-        );
+        live.attach(1, b, |r| Utf8Bytes::from(format!("auth_ok@{}", r.offset)), Some(0));
         live.output(Utf8Bytes::from_static("two"), 3);
         assert_eq!(kinds(&mut b_in), vec!["auth_ok@0", "one", "two"]);
     }

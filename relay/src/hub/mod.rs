@@ -116,11 +116,7 @@ impl Hub {
     }
 
     fn lives_of(&self, device_id: &str) -> Vec<Arc<Live>> {
-        lock(&self.sessions)
-            .values()
-            .filter(|l| l.device_id == device_id)
-            .cloned()
-            .collect()
+        lock(&self.sessions).values().filter(|l| l.device_id == device_id).cloned().collect()
     }
 
     /// Connected links of these projects, for `relay-nodes`.
@@ -136,10 +132,7 @@ impl Hub {
                     name: l.name.clone(),
                     kind: l.kind.clone(),
                     connected_at: l.connected_at.clone(),
-                    last_heartbeat: health
-                        .last_heartbeat
-                        .clone()
-                        .or_else(|| Some(l.connected_at.clone())),
+                    last_heartbeat: health.last_heartbeat.clone().or_else(|| Some(l.connected_at.clone())),
                     online: true,
                     health,
                 }
@@ -149,38 +142,31 @@ impl Hub {
         v
     }
 
-    /// A connector said `hello` and was authenticated: make it the device's link, replacing
-    /// an older connection, and reconcile the device's sessions with the PTYs it still has.
-    pub async fn register(&self, link: Arc<Link>, alive: Option<&[String]>) {
+    /// A connector said `hello` and was authenticated: make it the device's link (replacing an
+    /// older connection), record it online, greet it with `hello_ok` — in that order, so
+    /// whoever sees the device online can start a session on it — and reconcile the device's
+    /// sessions with the PTYs it still has.
+    pub async fn register(&self, link: Arc<Link>, alive: Option<&[String]>, hello_ok: String) {
         if let Some(old) = lock(&self.links).insert(link.device_id.clone(), link.clone()) {
-            old.out.close(
-                kind::close::REPLACED,
-                "replaced by a newer connection of this device",
-            );
+            old.out.close(kind::close::REPLACED, "replaced by a newer connection of this device");
         }
+        self.presence(&link, true).await;
+        link.out.send(hello_ok);
         for live in self.lives_of(&link.device_id) {
             if alive.is_some_and(|a| a.contains(&live.id)) {
                 live.rebind(Some(link.out.clone()));
                 live.broadcast(device_status(&link.device_id, "online"));
             } else {
-                self.end_session(
-                    &live.id,
-                    privaclaw_proto::kind::reason::CONNECTOR_DISCONNECTED,
-                    false,
-                )
-                .await;
+                self.end_session(&live.id, privaclaw_proto::kind::reason::CONNECTOR_DISCONNECTED, false).await;
             }
         }
         for id in alive.unwrap_or_default() {
             if self.live(id).is_none() && !self.adopt(&link, id).await {
-                let end = SessionEnd {
-                    session_id: id.clone(),
-                    reason: Some(kind::reason::CONNECTOR_DISCONNECTED.into()),
-                };
+                let end =
+                    SessionEnd { session_id: id.clone(), reason: Some(kind::reason::CONNECTOR_DISCONNECTED.into()) };
                 link.out.send(encode(kind::SESSION_END, Some(&end)));
             }
         }
-        self.presence(&link, true).await;
     }
 
     /// A session the connector still runs but this process does not know (the relay
@@ -188,12 +174,7 @@ impl Hub {
     async fn adopt(&self, link: &Link, session_id: &str) -> bool {
         match self.db.session(session_id).await {
             Ok(Some(s)) if s.status == "active" && s.device_id == link.device_id => {
-                let live = Arc::new(Live::new(
-                    s.id.clone(),
-                    s.device_id,
-                    s.project_id,
-                    Some(link.out.clone()),
-                ));
+                let live = Arc::new(Live::new(s.id.clone(), s.device_id, s.project_id, Some(link.out.clone())));
                 lock(&self.sessions).entry(s.id).or_insert(live);
                 true
             }
@@ -225,8 +206,7 @@ impl Hub {
                 live.rebind(None);
                 live.broadcast(device_status(&link.device_id, "offline"));
             } else {
-                self.end_session(&live.id, kind::reason::CONNECTOR_DISCONNECTED, false)
-                    .await;
+                self.end_session(&live.id, kind::reason::CONNECTOR_DISCONNECTED, false).await;
             }
         }
         self.presence(link, false).await;
@@ -258,19 +238,10 @@ impl Hub {
             return Some((live.clone(), false));
         }
         let link = self.link(&s.device_id)?;
-        let live = Arc::new(Live::new(
-            s.id.clone(),
-            s.device_id.clone(),
-            s.project_id.clone(),
-            Some(link.out.clone()),
-        ));
+        let live = Arc::new(Live::new(s.id.clone(), s.device_id.clone(), s.project_id.clone(), Some(link.out.clone())));
         sessions.insert(s.id.clone(), live.clone());
         drop(sessions);
-        let start = SessionStart {
-            session_id: s.id.clone(),
-            cols: Some(cols),
-            rows: Some(rows),
-        };
+        let start = SessionStart { session_id: s.id.clone(), cols: Some(cols), rows: Some(rows) };
         link.out.send(encode(kind::SESSION_START, Some(&start)));
         self.events.project(
             "session",
@@ -283,13 +254,7 @@ impl Hub {
     /// Ends a session everywhere: browsers get `session_end`, the connector too if
     /// `tell_connector`, the row becomes `ended`. Safe to call more than once.
     pub async fn end_session(&self, id: &str, reason: &str, tell_connector: bool) {
-        let frame = encode(
-            kind::SESSION_END,
-            Some(&SessionEnd {
-                session_id: id.into(),
-                reason: Some(reason.into()),
-            }),
-        );
+        let frame = encode(kind::SESSION_END, Some(&SessionEnd { session_id: id.into(), reason: Some(reason.into()) }));
         let live = lock(&self.sessions).remove(id);
         let mut project = None;
         if let Some(live) = &live {
@@ -302,13 +267,7 @@ impl Hub {
         match self.db.end_session(id, reason).await {
             Ok(true) => {
                 if project.is_none() {
-                    project = self
-                        .db
-                        .session(id)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|s| (s.project_id, s.device_id));
+                    project = self.db.session(id).await.ok().flatten().map(|s| (s.project_id, s.device_id));
                 }
                 if let Some((p, d)) = project {
                     self.events.project(
@@ -330,14 +289,13 @@ impl Hub {
     /// sessions end.
     pub async fn evict_device(&self, device_id: &str) {
         if let Some(link) = lock(&self.links).remove(device_id) {
-            let msg = "This device was removed or paired again: pair the connector again (relay-connector --pair CODE).";
+            let msg =
+                "This device was removed or paired again: pair the connector again (relay-connector --pair CODE).";
             link.out.send(frames::error(msg, Some("auth_failed"), None));
-            link.out
-                .close(kind::close::AUTH_FAILED, "device removed or re-paired");
+            link.out.close(kind::close::AUTH_FAILED, "device removed or re-paired");
         }
         for live in self.lives_of(device_id) {
-            self.end_session(&live.id, kind::reason::DEVICE_REMOVED, true)
-                .await;
+            self.end_session(&live.id, kind::reason::DEVICE_REMOVED, true).await;
         }
     }
 
@@ -351,12 +309,10 @@ impl Hub {
             for live in lives {
                 match live.idle_for() {
                     (_, Some(away)) if away >= self.grace => {
-                        self.end_session(&live.id, kind::reason::CONNECTOR_DISCONNECTED, false)
-                            .await
+                        self.end_session(&live.id, kind::reason::CONNECTOR_DISCONNECTED, false).await
                     }
                     (Some(idle), _) if idle >= self.grace => {
-                        self.end_session(&live.id, kind::reason::TIMEOUT, true)
-                            .await
+                        self.end_session(&live.id, kind::reason::TIMEOUT, true).await
                     }
                     _ => {}
                 }
@@ -379,9 +335,6 @@ impl Hub {
 }
 
 fn device_status(device_id: &str, status: &str) -> Utf8Bytes {
-    let d = privaclaw_proto::DeviceStatus {
-        device_id: device_id.into(),
-        status: status.into(),
-    };
+    let d = privaclaw_proto::DeviceStatus { device_id: device_id.into(), status: status.into() };
     encode(kind::DEVICE_STATUS, Some(&d)).into()
 }

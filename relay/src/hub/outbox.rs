@@ -55,16 +55,7 @@ pub fn channel() -> (Outbox, Inbox) {
         kill_reason: Mutex::new(None),
         watch: OnceLock::new(),
     });
-    (
-        Outbox {
-            tx,
-            shared: shared.clone(),
-        },
-        Inbox {
-            rx,
-            signals: Signals(shared),
-        },
-    )
+    (Outbox { tx, shared: shared.clone() }, Inbox { rx, signals: Signals(shared) })
 }
 
 impl Outbox {
@@ -87,11 +78,7 @@ impl Outbox {
 
     /// Closes now, dropping what is queued (a peer that stopped reading).
     pub fn kill(&self, code: u16, reason: &'static str) {
-        *self
-            .shared
-            .kill_reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((code, reason));
+        *self.shared.kill_reason.lock().unwrap_or_else(|e| e.into_inner()) = Some((code, reason));
         self.shared.kill.notify_one();
     }
 
@@ -123,10 +110,6 @@ impl Signals {
     /// Resolves when `Outbox::kill` was called; yields its close code and reason.
     pub async fn killed(&self) -> (u16, &'static str) {
         self.0.kill.notified().await;
-        self.0
-            .kill_reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unwrap_or((1011, "closed"))
+        self.0.kill_reason.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or((1011, "closed"))
     }
 }

@@ -46,22 +46,10 @@ impl Ring {
     pub fn since(&self, from: Option<u64>) -> Replay {
         let start = self.start();
         let want = from.unwrap_or(start).min(self.end);
-        let frames: Vec<Utf8Bytes> = self
-            .frames
-            .iter()
-            .filter(|(off, _, _)| *off >= want)
-            .map(|(_, _, f)| f.clone())
-            .collect();
-        let offset = self
-            .frames
-            .iter()
-            .find(|(off, _, _)| *off >= want)
-            .map_or(self.end, |f| f.0);
-        Replay {
-            frames,
-            offset,
-            dropped: from.map_or(0, |f| start.saturating_sub(f)),
-        }
+        let frames: Vec<Utf8Bytes> =
+            self.frames.iter().filter(|(off, _, _)| *off >= want).map(|(_, _, f)| f.clone()).collect();
+        let offset = self.frames.iter().find(|(off, _, _)| *off >= want).map_or(self.end, |f| f.0);
+        Replay { frames, offset, dropped: from.map_or(0, |f| start.saturating_sub(f)) }
     }
 }
 

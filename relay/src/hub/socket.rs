@@ -67,21 +67,18 @@ pub fn upgrade() -> impl Filter<Extract = (Upgrade,), Error = warp::Rejection> +
         .and(warp::header::optional::<String>("upgrade"))
         .and(warp::header::optional::<String>("sec-websocket-version"))
         .and(warp::ext::optional::<OnUpgrade>())
-        .map(
-            |key, upgrade: Option<String>, version: Option<String>, on_upgrade| Upgrade {
-                key,
-                is_websocket: upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
-                    && version.as_deref() == Some("13"),
-                on_upgrade,
-            },
-        )
+        .map(|key, upgrade: Option<String>, version: Option<String>, on_upgrade| Upgrade {
+            key,
+            is_websocket: upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+                && version.as_deref() == Some("13"),
+            on_upgrade,
+        })
 }
 
 impl Upgrade {
     /// Completes the handshake and runs `peer` on the socket in its own task.
     pub fn reply<P: Peer + 'static>(self, what: &str, peer: P) -> Response {
-        let (Some(key), true, Some(on_upgrade)) = (self.key, self.is_websocket, self.on_upgrade)
-        else {
+        let (Some(key), true, Some(on_upgrade)) = (self.key, self.is_websocket, self.on_upgrade) else {
             let body = serde_json::json!({
                 "error": "websocket_required",
                 "message": format!("This is the WebSocket endpoint for {what}: connect with a WebSocket client (ws:// or wss://), not plain HTTP."),
@@ -98,12 +95,7 @@ impl Upgrade {
                         .write_buffer_size(16 * 1024)
                         .max_message_size(Some(2 * super::frames::MAX_FRAME))
                         .max_frame_size(Some(2 * super::frames::MAX_FRAME));
-                    let ws = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .await;
+                    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
                     serve(ws, peer).await;
                 }
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
@@ -113,18 +105,9 @@ impl Upgrade {
         let mut res = Response::new(Default::default());
         *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let h = res.headers_mut();
-        h.insert(
-            header::CONNECTION,
-            header::HeaderValue::from_static("upgrade"),
-        );
-        h.insert(
-            header::UPGRADE,
-            header::HeaderValue::from_static("websocket"),
-        );
-        h.insert(
-            header::SEC_WEBSOCKET_ACCEPT,
-            accept.parse().expect("base64 is a valid header value"),
-        );
+        h.insert(header::CONNECTION, header::HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, header::HeaderValue::from_static("websocket"));
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, accept.parse().expect("base64 is a valid header value"));
         res
     }
 }
@@ -137,13 +120,7 @@ async fn serve<P: Peer>(ws: Ws, mut peer: P) {
     let (sink, mut stream) = ws.split();
     let epoch = Instant::now();
     let heard = Arc::new(AtomicU64::new(0));
-    let mut writer = tokio::spawn(write_loop(
-        sink,
-        inbox,
-        heard.clone(),
-        epoch,
-        peer.low_water(),
-    ));
+    let mut writer = tokio::spawn(write_loop(sink, inbox, heard.clone(), epoch, peer.low_water()));
     loop {
         let deadline = peer.deadline();
         let msg = tokio::select! {
@@ -189,10 +166,7 @@ async fn serve<P: Peer>(ws: Ws, mut peer: P) {
     peer.on_close().await;
     // Let the writer deliver a close frame, but never wait on a peer that does not read.
     drop(out);
-    if tokio::time::timeout(Duration::from_secs(5), &mut writer)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
         writer.abort();
     }
 }
@@ -271,15 +245,8 @@ async fn write_loop(
         }
     };
     if let Some((code, reason)) = close {
-        let frame = CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.into(),
-        };
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            sink.send(Message::Close(Some(frame))),
-        )
-        .await;
+        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+        let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
 }

@@ -12,7 +12,9 @@ pub struct Device {
     /// `online` or `offline`.
     pub status: String,
     /// Whether a connector has exchanged a pairing code for this device.
-    pub paired: bool,
+    #[serde(serialize_with = "as_bool")]
+    #[schema(value_type = bool)]
+    pub paired: i64,
     /// `connector`, or `openclaw` for an AI node.
     pub kind: String,
     pub last_seen: Option<String>,
@@ -36,6 +38,10 @@ pub struct DeviceAuth {
 const DEVICE_COLS: &str = "d.id, d.name, d.project_id, d.status, d.paired, d.kind, d.last_seen, \
      d.created_at, d.updated_at, d.pairing_code, d.pairing_code_expires_at";
 
+fn as_bool<S: serde::Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(*v != 0)
+}
+
 impl Device {
     /// Hides the pairing code from anyone but the owner.
     pub fn for_role(mut self, role: Role) -> Device {
@@ -48,19 +54,13 @@ impl Device {
 }
 
 impl Db {
-    pub async fn create_device(
-        &self,
-        project_id: &str,
-        name: &str,
-        code: &str,
-        code_expires: i64,
-    ) -> DbResult<Device> {
+    pub async fn create_device(&self, project_id: &str, name: &str, code: &str, code_expires: i64) -> DbResult<Device> {
         let id = new_id();
         let now = now_iso();
         sqlx::query(
             "INSERT INTO devices (id, name, project_id, status, paired, pairing_code, pairing_code_expires_at,
                                   kind, created_at, updated_at)
-             VALUES ($1, $2, $3, 'offline', FALSE, $4, $5, 'connector', $6, $6)",
+             VALUES ($1, $2, $3, 'offline', 0, $4, $5, 'connector', $6, $6)",
         )
         .bind(&id)
         .bind(name)
@@ -74,27 +74,18 @@ impl Db {
     }
 
     pub async fn device(&self, id: &str) -> DbResult<Option<Device>> {
-        sqlx::query_as(&format!(
-            "SELECT {DEVICE_COLS} FROM devices d WHERE d.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
+        sqlx::query_as(&format!("SELECT {DEVICE_COLS} FROM devices d WHERE d.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
     }
 
     /// The device and the caller's role in its project, if the caller is in that project.
-    pub async fn device_for(
-        &self,
-        device_id: &str,
-        user_id: &str,
-    ) -> DbResult<Option<(Device, Role)>> {
+    pub async fn device_for(&self, device_id: &str, user_id: &str) -> DbResult<Option<(Device, Role)>> {
         let Some(device) = self.device(device_id).await? else {
             return Ok(None);
         };
-        Ok(self
-            .role(&device.project_id, user_id)
-            .await?
-            .map(|role| (device.for_role(role), role)))
+        Ok(self.role(&device.project_id, user_id).await?.map(|role| (device.for_role(role), role)))
     }
 
     pub async fn devices_of_project(&self, project_id: &str) -> DbResult<Vec<Device>> {
@@ -117,10 +108,7 @@ impl Db {
     }
 
     pub async fn delete_device(&self, id: &str) -> DbResult<()> {
-        sqlx::query("DELETE FROM devices WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM devices WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -141,14 +129,9 @@ impl Db {
     /// Spends a pairing code: one UPDATE, so a code can be used exactly once even when two
     /// connectors race with it. Installs the new token's hash (the previous token, if any,
     /// stops working) and returns the device.
-    pub async fn pair(
-        &self,
-        code: &str,
-        name: Option<&str>,
-        token_hash: &str,
-    ) -> DbResult<Option<DeviceAuth>> {
+    pub async fn pair(&self, code: &str, name: Option<&str>, token_hash: &str) -> DbResult<Option<DeviceAuth>> {
         sqlx::query_as(
-            "UPDATE devices SET pairing_code = NULL, pairing_code_expires_at = NULL, paired = TRUE,
+            "UPDATE devices SET pairing_code = NULL, pairing_code_expires_at = NULL, paired = 1,
                     device_token = $1, name = COALESCE($2, name), updated_at = $3
              WHERE pairing_code = $4 AND pairing_code_expires_at > $5
              RETURNING id, project_id, name, device_token",
@@ -171,15 +154,13 @@ impl Db {
 
     /// Records a connector coming online (with its kind) or going offline.
     pub async fn set_presence(&self, id: &str, online: bool, kind: Option<&str>) -> DbResult<()> {
-        sqlx::query(
-            "UPDATE devices SET status = $1, last_seen = $2, kind = COALESCE($3, kind) WHERE id = $4",
-        )
-        .bind(if online { "online" } else { "offline" })
-        .bind(now_iso())
-        .bind(kind)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("UPDATE devices SET status = $1, last_seen = $2, kind = COALESCE($3, kind) WHERE id = $4")
+            .bind(if online { "online" } else { "offline" })
+            .bind(now_iso())
+            .bind(kind)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -47,12 +47,7 @@ impl Db {
     }
 
     /// Adds a member; false if they already were one.
-    pub async fn add_member(
-        &self,
-        project_id: &str,
-        user_id: &str,
-        invited_by: Option<&str>,
-    ) -> DbResult<bool> {
+    pub async fn add_member(&self, project_id: &str, user_id: &str, invited_by: Option<&str>) -> DbResult<bool> {
         let done = sqlx::query(
             "INSERT INTO project_members (id, project_id, user_id, role, invited_by, created_at)
              VALUES ($1, $2, $3, 'member', $4, $5) ON CONFLICT (project_id, user_id) DO NOTHING",
@@ -69,11 +64,12 @@ impl Db {
 
     /// Removes a (non-owner) member; false if there was no such member.
     pub async fn remove_member(&self, project_id: &str, user_id: &str) -> DbResult<bool> {
-        let done = sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2 AND role = 'member'")
-            .bind(project_id)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2 AND role = 'member'")
+                .bind(project_id)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -87,12 +83,7 @@ impl Db {
     }
 
     /// Creates a pending invitation, or returns the pending one that already exists.
-    pub async fn invite(
-        &self,
-        project_id: &str,
-        email: &str,
-        invited_by: &str,
-    ) -> DbResult<Invitation> {
+    pub async fn invite(&self, project_id: &str, email: &str, invited_by: &str) -> DbResult<Invitation> {
         let existing: Option<Invitation> = sqlx::query_as(&format!(
             "SELECT {INVITATION_COLS} FROM invitations WHERE project_id = $1 AND email = $2 AND status = 'pending'"
         ))
@@ -142,12 +133,10 @@ impl Db {
     }
 
     pub async fn has_pending_invitation(&self, email: &str) -> DbResult<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM invitations WHERE email = $1 AND status = 'pending'",
-        )
-        .bind(email)
-        .fetch_one(&self.pool)
-        .await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invitations WHERE email = $1 AND status = 'pending'")
+            .bind(email)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n > 0)
     }
 
@@ -162,15 +151,12 @@ impl Db {
         .await?;
         let mut joined = Vec::new();
         for inv in pending {
-            self.add_member(&inv.project_id, user_id, inv.invited_by.as_deref())
+            self.add_member(&inv.project_id, user_id, inv.invited_by.as_deref()).await?;
+            sqlx::query("UPDATE invitations SET status = 'accepted', updated_at = $1 WHERE id = $2")
+                .bind(now_iso())
+                .bind(&inv.id)
+                .execute(&self.pool)
                 .await?;
-            sqlx::query(
-                "UPDATE invitations SET status = 'accepted', updated_at = $1 WHERE id = $2",
-            )
-            .bind(now_iso())
-            .bind(&inv.id)
-            .execute(&self.pool)
-            .await?;
             joined.push(inv.project_id);
         }
         Ok(joined)

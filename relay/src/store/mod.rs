@@ -60,10 +60,7 @@ impl Db {
             }
             None => {
                 let file = data_dir.join("privaclaw.db");
-                (
-                    format!("sqlite://{}?mode=rwc", file.display()),
-                    Backend::Sqlite,
-                )
+                (format!("sqlite://{}?mode=rwc", file.display()), Backend::Sqlite)
             }
         };
         let pool = AnyPoolOptions::new()
@@ -89,10 +86,7 @@ impl Db {
                 .await
                 .map_err(|e| format!("cannot switch SQLite to WAL mode: {e}"))?;
         }
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| format!("database migration failed: {e}"))?;
+        MIGRATOR.run(&pool).await.map_err(|e| format!("database migration failed: {e}"))?;
         Ok(Db { pool, backend })
     }
 
@@ -102,9 +96,7 @@ impl Db {
 
     /// Marks every device offline: at start-up no connector is connected to this process.
     pub async fn reset_presence(&self) -> DbResult<()> {
-        sqlx::query("UPDATE devices SET status = 'offline' WHERE status = 'online'")
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("UPDATE devices SET status = 'offline' WHERE status = 'online'").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -120,8 +112,7 @@ pub fn now_iso() -> String {
 }
 
 pub fn iso(t: OffsetDateTime) -> String {
-    let fmt =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     t.format(&fmt).unwrap_or_default()
 }
 

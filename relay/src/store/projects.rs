@@ -38,13 +38,12 @@ const PROJECT_COLS: &str = "p.id, p.name, p.owner_id, p.created_at, p.updated_at
 impl Db {
     /// The caller's role in a project, or `None` when they are not in it (or it does not exist).
     pub async fn role(&self, project_id: &str, user_id: &str) -> DbResult<Option<Role>> {
-        let role: Option<String> = sqlx::query_scalar(
-            "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
-        )
-        .bind(project_id)
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2")
+                .bind(project_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(role.as_deref().and_then(Role::parse))
     }
 
@@ -119,10 +118,7 @@ impl Db {
     }
 
     pub async fn delete_project(&self, project_id: &str) -> DbResult<()> {
-        sqlx::query("DELETE FROM projects WHERE id = $1")
-            .bind(project_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM projects WHERE id = $1").bind(project_id).execute(&self.pool).await?;
         Ok(())
     }
 }

@@ -85,11 +85,7 @@ impl Db {
     }
 
     /// History visible to `user_id`: sessions on devices of the projects they belong to.
-    pub async fn session_history(
-        &self,
-        user_id: &str,
-        f: &SessionFilter<'_>,
-    ) -> DbResult<Vec<SessionRow>> {
+    pub async fn session_history(&self, user_id: &str, f: &SessionFilter<'_>) -> DbResult<Vec<SessionRow>> {
         sqlx::query_as(
             "SELECT s.id, s.device_id, d.name AS device_name, d.project_id, s.user_id, u.email AS user_email,
                     s.status, s.started_at, s.ended_at, s.end_reason

@@ -48,11 +48,7 @@ impl From<Row> for SkillConfig {
 const COLS: &str = "id, user_id, skill_slug, node_id, name, config, created_at, updated_at";
 
 impl Db {
-    pub async fn skill_configs(
-        &self,
-        user_id: &str,
-        skill_slug: Option<&str>,
-    ) -> DbResult<Vec<SkillConfig>> {
+    pub async fn skill_configs(&self, user_id: &str, skill_slug: Option<&str>) -> DbResult<Vec<SkillConfig>> {
         let rows: Vec<Row> = sqlx::query_as(&format!(
             "SELECT {COLS} FROM skill_configs WHERE user_id = $1 AND ($2 IS NULL OR skill_slug = $2)
              ORDER BY created_at, id"
@@ -65,13 +61,12 @@ impl Db {
     }
 
     pub async fn skill_config(&self, id: &str, user_id: &str) -> DbResult<Option<SkillConfig>> {
-        let row: Option<Row> = sqlx::query_as(&format!(
-            "SELECT {COLS} FROM skill_configs WHERE id = $1 AND user_id = $2"
-        ))
-        .bind(id)
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<Row> =
+            sqlx::query_as(&format!("SELECT {COLS} FROM skill_configs WHERE id = $1 AND user_id = $2"))
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(Into::into))
     }
 
@@ -97,10 +92,7 @@ impl Db {
         .bind(now_iso())
         .execute(&self.pool)
         .await?;
-        Ok(self
-            .skill_config(&id, user_id)
-            .await?
-            .expect("row just inserted"))
+        Ok(self.skill_config(&id, user_id).await?.expect("row just inserted"))
     }
 
     pub async fn update_skill_config(

@@ -36,12 +36,7 @@ pub enum RefreshUse {
 const USER_COLS: &str = "id, email, password_hash, email_confirmed_at, created_at";
 
 impl Db {
-    pub async fn create_user(
-        &self,
-        email: &str,
-        password_hash: &str,
-        confirmed: bool,
-    ) -> DbResult<User> {
+    pub async fn create_user(&self, email: &str, password_hash: &str, confirmed: bool) -> DbResult<User> {
         let id = new_id();
         let now = now_iso();
         let mut tx = self.pool.begin().await?;
@@ -56,14 +51,12 @@ impl Db {
         .bind(&now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO profiles (id, user_id, created_at, updated_at) VALUES ($1, $2, $3, $3)",
-        )
-        .bind(new_id())
-        .bind(&id)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO profiles (id, user_id, created_at, updated_at) VALUES ($1, $2, $3, $3)")
+            .bind(new_id())
+            .bind(&id)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(User {
             id,
@@ -89,9 +82,7 @@ impl Db {
     }
 
     pub async fn count_users(&self) -> DbResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await
+        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await
     }
 
     pub async fn set_password(&self, user_id: &str, password_hash: &str) -> DbResult<()> {
@@ -116,15 +107,10 @@ impl Db {
         Ok(())
     }
 
-    pub async fn store_refresh_token(
-        &self,
-        token_hash: &str,
-        user_id: &str,
-        expires_at: i64,
-    ) -> DbResult<()> {
+    pub async fn store_refresh_token(&self, token_hash: &str, user_id: &str, expires_at: i64) -> DbResult<()> {
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, user_id, expires_at, revoked, created_at)
-             VALUES ($1, $2, $3, FALSE, $4)",
+             VALUES ($1, $2, $3, 0, $4)",
         )
         .bind(token_hash)
         .bind(user_id)
@@ -139,8 +125,8 @@ impl Db {
     /// yield one winner; the loser is treated as a replay.
     pub async fn use_refresh_token(&self, token_hash: &str) -> DbResult<RefreshUse> {
         let spent: Option<String> = sqlx::query_scalar(
-            "UPDATE refresh_tokens SET revoked = TRUE
-             WHERE token_hash = $1 AND revoked = FALSE AND expires_at > $2
+            "UPDATE refresh_tokens SET revoked = 1
+             WHERE token_hash = $1 AND revoked = 0 AND expires_at > $2
              RETURNING user_id",
         )
         .bind(token_hash)
@@ -150,12 +136,11 @@ impl Db {
         if let Some(user_id) = spent {
             return Ok(RefreshUse::Rotated(user_id));
         }
-        let known: Option<String> = sqlx::query_scalar(
-            "SELECT user_id FROM refresh_tokens WHERE token_hash = $1 AND revoked = TRUE",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT user_id FROM refresh_tokens WHERE token_hash = $1 AND revoked = 1")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
         match known {
             Some(user_id) => {
                 self.revoke_refresh_tokens(&user_id).await?;
@@ -166,7 +151,7 @@ impl Db {
     }
 
     pub async fn revoke_refresh_token(&self, token_hash: &str) -> DbResult<()> {
-        sqlx::query("UPDATE refresh_tokens SET revoked = TRUE WHERE token_hash = $1")
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = $1")
             .bind(token_hash)
             .execute(&self.pool)
             .await?;
@@ -174,7 +159,7 @@ impl Db {
     }
 
     pub async fn revoke_refresh_tokens(&self, user_id: &str) -> DbResult<()> {
-        sqlx::query("UPDATE refresh_tokens SET revoked = TRUE WHERE user_id = $1")
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = $1")
             .bind(user_id)
             .execute(&self.pool)
             .await?;
@@ -199,11 +184,7 @@ impl Db {
     }
 
     /// Consumes a one-time token of `kind`; yields its user if it was valid and unexpired.
-    pub async fn take_one_time_token(
-        &self,
-        token_hash: &str,
-        kind: &str,
-    ) -> DbResult<Option<String>> {
+    pub async fn take_one_time_token(&self, token_hash: &str, kind: &str) -> DbResult<Option<String>> {
         sqlx::query_scalar(
             "DELETE FROM one_time_tokens WHERE token_hash = $1 AND kind = $2 AND expires_at > $3
              RETURNING user_id",
@@ -234,14 +215,12 @@ impl Db {
     ) -> DbResult<()> {
         let now = now_iso();
         if let Some(v) = display_name {
-            sqlx::query(
-                "UPDATE profiles SET display_name = $1, updated_at = $2 WHERE user_id = $3",
-            )
-            .bind(v)
-            .bind(&now)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+            sqlx::query("UPDATE profiles SET display_name = $1, updated_at = $2 WHERE user_id = $3")
+                .bind(v)
+                .bind(&now)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
         }
         if let Some(v) = avatar_url {
             sqlx::query("UPDATE profiles SET avatar_url = $1, updated_at = $2 WHERE user_id = $3")

@@ -1,0 +1,403 @@
+//! The one test harness: starts the real `privaclaw-relay` binary on a loopback port with a
+//! fresh database (SQLite in a temp dir, or a new PostgreSQL database when
+//! `TEST_DATABASE_URL` points at a server), and gives tests an HTTP client plus WebSocket
+//! clients that play the connector and the browser.
+//!
+//! Waits are bounded by `WAIT` so a broken relay fails a test instead of hanging it; no test
+//! sleeps to synchronise.
+
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+pub struct Relay {
+    child: Child,
+    pub base: String,
+    pub ws: String,
+    pub dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+    stdout: Arc<Mutex<Vec<String>>>,
+    args: Vec<String>,
+    pub http: reqwest::Client,
+}
+
+/// What a relay is started with: extra flags and environment.
+#[derive(Default, Clone)]
+pub struct Opts {
+    pub args: Vec<String>,
+}
+
+impl Opts {
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.into());
+        self
+    }
+}
+
+async fn fresh_database() -> Option<String> {
+    let admin = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("TEST_DATABASE_URL reachable");
+    let name = format!("privaclaw_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let (prefix, _) = admin.rsplit_once('/').expect("URL with a database name");
+    Some(format!("{prefix}/{name}"))
+}
+
+impl Relay {
+    pub async fn start() -> Relay {
+        Relay::start_with(Opts::default()).await
+    }
+
+    pub async fn start_with(opts: Opts) -> Relay {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database().await;
+        let mut args = vec![
+            "--listen".to_string(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            dir.path().join("data").display().to_string(),
+        ];
+        args.extend(opts.args);
+        let mut r = Relay {
+            child: Command::new("true").spawn().unwrap(),
+            base: String::new(),
+            ws: String::new(),
+            dir,
+            database_url,
+            stdout: Arc::default(),
+            args,
+            http: reqwest::Client::new(),
+        };
+        r.spawn();
+        r
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_privaclaw-relay"));
+        cmd.args(&self.args)
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("RUST_LOG", "info,privaclaw_relay=debug")
+            .env_remove("DATABASE_URL")
+            .env_remove("PORT")
+            .stdout(Stdio::piped())
+            .stderr(log);
+        if let Some(db) = &self.database_url {
+            cmd.env("DATABASE_URL", db);
+        }
+        self.child = cmd.spawn().expect("relay binary runs");
+        let out = self.child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = self.stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("privaclaw-relay listening on ") {
+                    let _ = tx.send(addr.to_string());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
+            panic!("relay did not start; its log:\n{}", std::fs::read_to_string(self.log_path()).unwrap_or_default())
+        });
+        self.base = addr.clone();
+        self.ws = addr.replacen("http://", "ws://", 1);
+        // Keep the port on restart.
+        if let Some(i) = self.args.iter().position(|a| a == "--listen") {
+            self.args[i + 1] = addr.trim_start_matches("http://").to_string();
+        }
+    }
+
+    pub fn log_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("relay.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Everything the relay printed on stdout (console emails).
+    pub fn console(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+
+    /// Waits until the console shows a line containing `needle`; returns that line.
+    pub async fn console_line(&self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(l) = self.stdout.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "console never showed {needle:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `kill -9` and start again on the same port and database.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request; returns status and JSON body (`Null` when empty).
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("relay answers");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(if text.is_empty() { Value::Null } else { Value::String(text) }))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
+    pub async fn signup(&self, email: &str) -> User {
+        let (s, v) = self
+            .call("POST", "/auth/v1/signup", None, Some(json!({"email": email, "password": "pass-word-123"})))
+            .await;
+        assert_eq!(s, 200, "signup: {v}");
+        User::from(v)
+    }
+
+    pub async fn project(&self, owner: &User, name: &str) -> String {
+        let (s, v) = self.post("/api/v1/projects", &owner.token, json!({"name": name})).await;
+        assert_eq!(s, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    /// A device in `project` and its pairing code.
+    pub async fn device(&self, owner: &User, project: &str, name: &str) -> (String, String) {
+        let (s, v) =
+            self.post(&format!("/api/v1/projects/{project}/devices"), &owner.token, json!({"name": name})).await;
+        assert_eq!(s, 201, "{v}");
+        (v["id"].as_str().unwrap().to_string(), v["pairing_code"].as_str().unwrap().to_string())
+    }
+
+    pub async fn pair(&self, code: &str) -> Creds {
+        let (s, v) = self
+            .call("POST", "/functions/v1/pair-device", None, Some(json!({"pairing_code": code, "name": "test box"})))
+            .await;
+        assert_eq!(s, 200, "pair: {v}");
+        Creds { device_id: v["device_id"].as_str().unwrap().into(), token: v["token"].as_str().unwrap().into() }
+    }
+
+    pub async fn start_session(&self, user: &User, device: &str) -> String {
+        let (s, v) = self.post("/functions/v1/start-session", &user.token, json!({"device_id": device})).await;
+        assert_eq!(s, 200, "start-session: {v}");
+        v["session_id"].as_str().unwrap().to_string()
+    }
+
+    /// A signed-up owner with a project and a paired, connected device.
+    pub async fn setup(&self) -> Setup {
+        let owner = self.signup(&format!("owner-{}@example.com", uuid::Uuid::new_v4().simple())).await;
+        let project = self.project(&owner, "Home Lab").await;
+        let (device, code) = self.device(&owner, &project, "pi").await;
+        let creds = self.pair(&code).await;
+        let conn = Ws::connector(self, &creds, Some(vec![])).await;
+        Setup { owner, project, device, creds, conn }
+    }
+
+    /// Opens a browser socket on `session` and waits for `auth_ok`.
+    pub async fn browser(&self, user: &User, session: &str, device: &str) -> Ws {
+        let mut b = Ws::open(&format!("{}/session", self.ws)).await;
+        b.send(json!({"type": "auth", "data": {"token": user.token, "session_id": session, "device_id": device}}))
+            .await;
+        b.expect("auth_ok").await;
+        b
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+    pub refresh: String,
+}
+
+impl From<Value> for User {
+    fn from(v: Value) -> User {
+        User {
+            id: v["user"]["id"].as_str().unwrap().into(),
+            email: v["user"]["email"].as_str().unwrap().into(),
+            token: v["access_token"].as_str().unwrap().into(),
+            refresh: v["refresh_token"].as_str().unwrap().into(),
+        }
+    }
+}
+
+pub struct Creds {
+    pub device_id: String,
+    pub token: String,
+}
+
+pub struct Setup {
+    pub owner: User,
+    pub project: String,
+    pub device: String,
+    pub creds: Creds,
+    pub conn: Ws,
+}
+
+type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket test client speaking JSON frames.
+pub struct Ws {
+    pub ws: Stream,
+}
+
+pub enum Next {
+    Frame(Value),
+    Closed(Option<u16>),
+}
+
+impl Ws {
+    pub async fn open(url: &str) -> Ws {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        Ws { ws }
+    }
+
+    /// Opens a socket with a tiny receive buffer, so not reading shows up fast at the relay.
+    pub async fn open_small(url: &str) -> Ws {
+        let addr = url.trim_start_matches("ws://").split('/').next().unwrap().parse().unwrap();
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        let tcp = sock.connect(addr).await.unwrap();
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await.unwrap();
+        Ws { ws }
+    }
+
+    /// A connector: `hello` with these credentials (and `sessions` if given), then `hello_ok`.
+    pub async fn connector(relay: &Relay, c: &Creds, sessions: Option<Vec<String>>) -> Ws {
+        let mut w = Ws::open(&format!("{}/connect", relay.ws)).await;
+        let mut data = json!({"device_id": c.device_id, "token": c.token, "meta": {"name": "test"}});
+        if let Some(s) = sessions {
+            data["sessions"] = json!(s);
+        }
+        w.send(json!({"type": "hello", "data": data})).await;
+        w.expect("hello_ok").await;
+        w
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.ws.send(Message::Text(v.to_string().into())).await.expect("send");
+    }
+
+    pub async fn send_text(&mut self, t: &str) {
+        self.ws.send(Message::Text(t.to_string().into())).await.expect("send");
+    }
+
+    /// The next JSON frame or the close.
+    pub async fn next(&mut self) -> Next {
+        loop {
+            let m = tokio::time::timeout(WAIT, self.ws.next()).await.expect("a frame within the wait");
+            match m {
+                Some(Ok(Message::Text(t))) => {
+                    return Next::Frame(serde_json::from_str(&t).expect("JSON frame"));
+                }
+                Some(Ok(Message::Close(c))) => {
+                    return Next::Closed(c.map(|c: CloseFrame| c.code.into()));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Next::Closed(None),
+            }
+        }
+    }
+
+    pub async fn frame(&mut self) -> Value {
+        match self.next().await {
+            Next::Frame(v) => v,
+            Next::Closed(c) => panic!("socket closed ({c:?}) while a frame was expected"),
+        }
+    }
+
+    /// Skips frames until one of type `kind`.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        loop {
+            let f = self.frame().await;
+            if f["type"] == kind {
+                return f;
+            }
+            if f["type"] == "error" && kind != "error" {
+                panic!("expected {kind}, got error {f}");
+            }
+        }
+    }
+
+    /// Waits for the close; returns its code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            if let Next::Closed(c) = self.next().await {
+                return c;
+            }
+        }
+    }
+
+    /// Reads `stdout` frames until the decoded output contains `needle`; returns the output.
+    pub async fn output_until(&mut self, needle: &str) -> String {
+        use base64::Engine;
+        let mut out = String::new();
+        while !out.contains(needle) {
+            let f = self.expect("stdout").await;
+            let bytes =
+                base64::engine::general_purpose::STANDARD.decode(f["data"]["data_b64"].as_str().unwrap()).unwrap();
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        out
+    }
+}
+
+pub fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+pub fn stdout(session: &str, s: &str) -> Value {
+    json!({"type": "stdout", "data": {"session_id": session, "data_b64": b64(s)}})
+}
+
+pub fn stdin(session: &str, s: &str) -> Value {
+    json!({"type": "stdin", "data": {"session_id": session, "data_b64": b64(s)}})
+}
