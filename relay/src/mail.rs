@@ -8,7 +8,12 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 pub enum Mailer {
     Console,
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
+    Smtp(Box<Smtp>),
+}
+
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
 }
 
 impl Mailer {
@@ -20,12 +25,12 @@ impl Mailer {
             .map_err(|e| format!("SMTP_URL is not usable: {e} (expected e.g. smtps://user:pass@mail.example.com)"))?
             .build();
         let from = from.parse().map_err(|e| format!("SMTP_FROM {from:?} is not an email address: {e}"))?;
-        Ok(Mailer::Smtp { transport, from })
+        Ok(Mailer::Smtp(Box::new(Smtp { transport, from })))
     }
 
     /// True when accounts must confirm their email before signing in.
     pub fn confirms(&self) -> bool {
-        matches!(self, Mailer::Smtp { .. })
+        matches!(self, Mailer::Smtp(_))
     }
 
     /// Sends `text` (which contains `link`) to `to`; on the console, prints what it would send.
@@ -34,7 +39,8 @@ impl Mailer {
             Mailer::Console => {
                 println!("[mail to {to}] {subject}\n{text}\n");
             }
-            Mailer::Smtp { transport, from } => {
+            Mailer::Smtp(smtp) => {
+                let Smtp { transport, from } = smtp.as_ref();
                 let msg = to.parse::<Mailbox>().map_err(|e| e.to_string()).and_then(|to| {
                     Message::builder().from(from.clone()).to(to).subject(subject).body(text).map_err(|e| e.to_string())
                 });

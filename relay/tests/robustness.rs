@@ -9,7 +9,7 @@ use serde_json::json;
 
 /// Two sessions on one connector, each with its browser.
 struct Two {
-    relay: Relay,
+    _relay: Relay,
     s: Setup,
     a: String,
     b: String,
@@ -26,7 +26,7 @@ async fn two() -> Two {
     let bb = relay.browser(&s.owner, &b, &s.device).await;
     s.conn.expect("session_start").await;
     s.conn.expect("session_start").await;
-    Two { relay, s, a, b, ba, bb }
+    Two { _relay: relay, s, a, b, ba, bb }
 }
 
 impl Two {

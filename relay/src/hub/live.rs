@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn hopeless_browser_is_dropped_and_others_keep_receiving() {
         let live = Live::new("s".into(), "d".into(), "p".into(), None);
-        let (slow, mut slow_in) = channel();
+        let (slow, slow_in) = channel();
         let (fast, mut fast_in) = channel();
         live.attach(1, slow, |_| Utf8Bytes::from_static("ok"), None);
         live.attach(2, fast, |_| Utf8Bytes::from_static("ok"), None);
