@@ -46,6 +46,12 @@ impl Opts {
     }
 }
 
+/// Idle connections are dropped before the relay's 10 s keep-alive limit would close them
+/// under a request.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().unwrap()
+}
+
 async fn fresh_database() -> Option<String> {
     let admin = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
     use sqlx::Connection;
@@ -79,7 +85,7 @@ impl Relay {
             database_url,
             stdout: Arc::default(),
             args,
-            http: reqwest::Client::new(),
+            http: client(),
         };
         r.spawn();
         r
@@ -150,6 +156,7 @@ impl Relay {
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
+        self.http = client();
     }
 
     pub fn kill(&mut self) {
@@ -400,4 +407,107 @@ pub fn stdout(session: &str, s: &str) -> Value {
 
 pub fn stdin(session: &str, s: &str) -> Value {
     json!({"type": "stdin", "data": {"session_id": session, "data_b64": b64(s)}})
+}
+
+/// Waits until `check` holds, polling; fails the test after `WAIT`.
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The real `relay-connector` binary (built from `agent/` if `CONNECTOR_BIN` is not given).
+pub fn connector_bin() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Ok(p) = std::env::var("CONNECTOR_BIN") {
+                return p.into();
+            }
+            let agent = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "--manifest-path"])
+                .arg(agent.join("Cargo.toml"))
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the connector failed");
+            agent.join("target/debug/relay-connector")
+        })
+        .clone()
+}
+
+/// A real connector process with its own config file and home directory.
+pub struct Agent {
+    pub child: Option<Child>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Agent {
+    pub fn config(&self) -> std::path::PathBuf {
+        self.dir.path().join("relay-connector.json")
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(connector_bin());
+        c.arg("--config").arg(self.config()).env("HOME", self.dir.path()).env("SHELL", "/bin/sh");
+        c
+    }
+
+    /// Runs `relay-connector --pair CODE`; returns its exit status and output.
+    pub fn pair(&self, relay: &Relay, code: &str) -> std::process::Output {
+        self.command().args(["--pair", code, "--name", "e2e-box", "--api"]).arg(relay.url("/functions/v1")).output().unwrap()
+    }
+
+    /// Pairs with `code` and starts the connector.
+    pub fn start(relay: &Relay, code: &str) -> Agent {
+        let mut a = Agent { child: None, dir: tempfile::tempdir().unwrap() };
+        let out = a.pair(relay, code);
+        assert!(out.status.success(), "pairing failed: {}", String::from_utf8_lossy(&out.stderr));
+        a.run();
+        a
+    }
+
+    pub fn run(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("agent.log")).unwrap();
+        self.child = Some(self.command().arg("-v").stdout(Stdio::null()).stderr(log).spawn().unwrap());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Waits for the process to exit by itself; returns its exit code.
+    pub async fn exit_code(&mut self) -> Option<i32> {
+        let mut child = self.child.take().unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the connector did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Relay {
+    /// True when the device shows as online to `user`.
+    pub async fn is_online(&self, user: &User, device: &str) -> bool {
+        self.get(&format!("/api/v1/devices/{device}"), &user.token).await.1["status"] == "online"
+    }
 }

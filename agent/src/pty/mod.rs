@@ -1,0 +1,56 @@
+//! Pseudo-terminals: a shell on a PTY of a given size, its output, its input, and its end.
+//!
+//! `unix.rs` (rustix: openpt, setsid + TIOCSCTTY, TIOCSWINSZ, process-group signals) and
+//! `windows.rs` (ConPTY through windows-sys) give the same `Pty`, so `session.rs` never
+//! knows which one it drives: `spawn`, `read`, `write_all`, `resize`, `exited`, `terminate`.
+//! Dropping a `Pty` whose shell still runs kills and reaps it, so no path leaves a zombie.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub use unix::Pty;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::Pty;
+
+/// How long a hung-up shell gets to exit before it is killed.
+pub const KILL_AFTER: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Size {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+impl Size {
+    /// What a shell gets when the relay names no size.
+    pub const DEFAULT: Size = Size { cols: 80, rows: 24 };
+
+    /// A size from the relay, if it names both dimensions and neither is zero.
+    pub fn from_relay(cols: Option<u16>, rows: Option<u16>) -> Option<Size> {
+        match (cols, rows) {
+            (Some(cols), Some(rows)) if cols > 0 && rows > 0 => Some(Size { cols, rows }),
+            _ => None,
+        }
+    }
+}
+
+/// `$SHELL`, else `/bin/sh`; on Windows `%COMSPEC%`, else `cmd.exe`.
+pub fn default_shell() -> PathBuf {
+    let (var, fallback) = if cfg!(windows) { ("COMSPEC", "cmd.exe") } else { ("SHELL", "/bin/sh") };
+    std::env::var_os(var).filter(|v| !v.is_empty()).map_or_else(|| fallback.into(), PathBuf::from)
+}
+
+/// Where shells start: the user's home directory, or the filesystem root without one.
+pub fn home_dir() -> PathBuf {
+    let var = if cfg!(windows) { "USERPROFILE" } else { "HOME" };
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(|| if cfg!(windows) { "C:\\" } else { "/" }.into())
+}
