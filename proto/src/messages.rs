@@ -197,12 +197,7 @@ message! {
 
 /// Writes a `stdout`/`stdin` frame whose base64 payload `write_b64` appends in place, so
 /// the connector encodes PTY output straight into the frame (`capacity` is a size hint).
-pub fn output_frame(
-    kind: &str,
-    session_id: &str,
-    capacity: usize,
-    write_b64: impl FnOnce(&mut String),
-) -> String {
+pub fn output_frame(kind: &str, session_id: &str, capacity: usize, write_b64: impl FnOnce(&mut String)) -> String {
     let mut buf = String::with_capacity(capacity + session_id.len() + 64);
     buf.push_str("{\"type\":");
     crate::json::push_str(&mut buf, kind);

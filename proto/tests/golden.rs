@@ -9,20 +9,16 @@ const D: &str = "3f2c8e1a-5b7d-4c9e-8f10-2a3b4c5d6e7f";
 const S: &str = "9d8c7b6a-5f4e-4d3c-9b2a-1f0e2d3c4b5a";
 
 fn golden(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("golden")
-        .join(format!("{name}.json"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden").join(format!("{name}.json"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Nulls and absent keys mean the same on our wire: compare without them.
 fn strip_nulls(v: serde_json::Value) -> serde_json::Value {
     match v {
-        serde_json::Value::Object(m) => m
-            .into_iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k, strip_nulls(v)))
-            .collect(),
+        serde_json::Value::Object(m) => {
+            m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect()
+        }
         other => other,
     }
 }
@@ -33,10 +29,8 @@ where
     T: Debug + PartialEq + ToFields + serde::de::DeserializeOwned + miniserde::Deserialize,
 {
     let text = golden(name);
-    let by_serde: Frame<T> =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} serde: {e}"));
-    let by_mini: Frame<T> =
-        miniserde::json::from_str(&text).unwrap_or_else(|e| panic!("{name} miniserde: {e}"));
+    let by_serde: Frame<T> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} serde: {e}"));
+    let by_mini: Frame<T> = miniserde::json::from_str(&text).unwrap_or_else(|e| panic!("{name} miniserde: {e}"));
     assert_eq!(by_serde.kind, kind, "{name}");
     assert_eq!(by_serde.data, expected, "{name} (serde)");
     assert_eq!(by_mini, by_serde, "{name} (miniserde disagrees with serde)");
@@ -44,11 +38,7 @@ where
     let written = encode(kind, expected.as_ref().map(|d| d as &dyn ToFields));
     let ours: serde_json::Value = serde_json::from_str(&written).expect("writer emits JSON");
     let theirs: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(
-        strip_nulls(ours),
-        strip_nulls(theirs),
-        "{name}: writer output differs"
-    );
+    assert_eq!(strip_nulls(ours), strip_nulls(theirs), "{name}: writer output differs");
 }
 
 fn s(v: &str) -> String {
@@ -60,18 +50,11 @@ fn connector_to_relay() {
     let hello = |name: &str| Hello {
         device_id: Some(s(D)),
         token: Some(s("device-token")),
-        meta: Some(Meta {
-            name: Some(s(name)),
-            ..Meta::default()
-        }),
+        meta: Some(Meta { name: Some(s(name)), ..Meta::default() }),
         ..Hello::default()
     };
     check("connector-hello", kind::HELLO, Some(hello("My Server")));
-    check(
-        "connector-hello-reference-go",
-        kind::HELLO,
-        Some(hello("connector")),
-    );
+    check("connector-hello-reference-go", kind::HELLO, Some(hello("connector")));
     check(
         "connector-hello-resume",
         kind::HELLO,
@@ -87,43 +70,18 @@ fn connector_to_relay() {
             ..hello("")
         }),
     );
-    check(
-        "connector-session_started",
-        kind::SESSION_STARTED,
-        Some(SessionRef { session_id: s(S) }),
-    );
-    check(
-        "connector-stdout",
-        kind::STDOUT,
-        Some(Output {
-            session_id: s(S),
-            data_b64: s("aGVsbG8tNDINCg=="),
-        }),
-    );
+    check("connector-session_started", kind::SESSION_STARTED, Some(SessionRef { session_id: s(S) }));
+    check("connector-stdout", kind::STDOUT, Some(Output { session_id: s(S), data_b64: s("aGVsbG8tNDINCg==") }));
     check(
         "connector-stdout-reference-go",
         kind::STDOUT,
-        Some(Output {
-            session_id: s(S),
-            data_b64: s("G1s/MjAwNGgkIA=="),
-        }),
+        Some(Output { session_id: s(S), data_b64: s("G1s/MjAwNGgkIA==") }),
     );
-    check(
-        "connector-session_end",
-        kind::SESSION_END,
-        Some(SessionEnd {
-            session_id: s(S),
-            reason: Some(s("exit")),
-        }),
-    );
+    check("connector-session_end", kind::SESSION_END, Some(SessionEnd { session_id: s(S), reason: Some(s("exit")) }));
     check(
         "connector-error-session",
         kind::ERROR,
-        Some(ErrorData {
-            message: s("session_not_found"),
-            code: None,
-            session_id: Some(s(S)),
-        }),
+        Some(ErrorData { message: s("session_not_found"), code: None, session_id: Some(s(S)) }),
     );
 }
 
@@ -133,64 +91,27 @@ fn relay_to_connector() {
     check(
         "relay-hello_ok-reference-workdir",
         kind::HELLO_OK,
-        Some(HelloOk {
-            workdir: Some(s("")),
-            session_grace: None,
-        }),
+        Some(HelloOk { workdir: Some(s("")), session_grace: None }),
     );
-    check(
-        "relay-hello_ok-grace",
-        kind::HELLO_OK,
-        Some(HelloOk {
-            workdir: None,
-            session_grace: Some(600),
-        }),
-    );
+    check("relay-hello_ok-grace", kind::HELLO_OK, Some(HelloOk { workdir: None, session_grace: Some(600) }));
     check(
         "relay-session_start",
         kind::SESSION_START,
-        Some(SessionStart {
-            session_id: s(S),
-            cols: Some(120),
-            rows: Some(40),
-        }),
+        Some(SessionStart { session_id: s(S), cols: Some(120), rows: Some(40) }),
     );
-    check(
-        "relay-stdin",
-        kind::STDIN,
-        Some(Output {
-            session_id: s(S),
-            data_b64: s("bHMgLWxhDQ=="),
-        }),
-    );
+    check("relay-stdin", kind::STDIN, Some(Output { session_id: s(S), data_b64: s("bHMgLWxhDQ==") }));
     check(
         "relay-resize",
         kind::RESIZE,
-        Some(Resize {
-            session_id: s(S),
-            cols: Some(120),
-            rows: Some(40),
-            probe: None,
-        }),
+        Some(Resize { session_id: s(S), cols: Some(120), rows: Some(40), probe: None }),
     );
     check(
         "relay-session_end",
         kind::SESSION_END,
-        Some(SessionEnd {
-            session_id: s(S),
-            reason: Some(s("user_disconnect")),
-        }),
+        Some(SessionEnd { session_id: s(S), reason: Some(s("user_disconnect")) }),
     );
-    check(
-        "relay-pause",
-        kind::PAUSE,
-        Some(SessionRef { session_id: s(S) }),
-    );
-    check(
-        "relay-resume",
-        kind::RESUME,
-        Some(SessionRef { session_id: s(S) }),
-    );
+    check("relay-pause", kind::PAUSE, Some(SessionRef { session_id: s(S) }));
+    check("relay-resume", kind::RESUME, Some(SessionRef { session_id: s(S) }));
 }
 
 #[test]
@@ -198,12 +119,7 @@ fn browser_and_relay() {
     check(
         "browser-auth",
         kind::AUTH,
-        Some(Auth {
-            token: s("supabase-jwt"),
-            session_id: s(S),
-            device_id: Some(s(D)),
-            ..Auth::default()
-        }),
+        Some(Auth { token: s("supabase-jwt"), session_id: s(S), device_id: Some(s(D)), ..Auth::default() }),
     );
     check(
         "browser-auth-resume",
@@ -220,12 +136,7 @@ fn browser_and_relay() {
     check(
         "browser-resize-probe",
         kind::RESIZE,
-        Some(Resize {
-            session_id: s(S),
-            cols: Some(80),
-            rows: Some(24),
-            probe: Some(true),
-        }),
+        Some(Resize { session_id: s(S), cols: Some(80), rows: Some(24), probe: Some(true) }),
     );
     check::<SessionRef>("browser-ping", kind::PING, None);
     check::<SessionRef>("relay-pong", kind::PONG, None);
@@ -241,15 +152,7 @@ fn browser_and_relay() {
             dropped: Some(0),
         }),
     );
-    check(
-        "relay-error",
-        kind::ERROR,
-        Some(ErrorData {
-            message: s("Send auth first"),
-            code: None,
-            session_id: None,
-        }),
-    );
+    check("relay-error", kind::ERROR, Some(ErrorData { message: s("Send auth first"), code: None, session_id: None }));
     check(
         "relay-error-coded",
         kind::ERROR,
@@ -259,14 +162,7 @@ fn browser_and_relay() {
             session_id: Some(s(S)),
         }),
     );
-    check(
-        "relay-device_status",
-        kind::DEVICE_STATUS,
-        Some(DeviceStatus {
-            device_id: s(D),
-            status: s("offline"),
-        }),
-    );
+    check("relay-device_status", kind::DEVICE_STATUS, Some(DeviceStatus { device_id: s(D), status: s("offline") }));
 }
 
 #[test]
@@ -277,10 +173,7 @@ fn ai_nodes() {
         Some(Hello {
             node_id: Some(s("my-server-01")),
             token: Some(s("your-device-token-here")),
-            meta: Some(Meta {
-                kind: Some(s("openclaw")),
-                ..Meta::default()
-            }),
+            meta: Some(Meta { kind: Some(s("openclaw")), ..Meta::default() }),
             ..Hello::default()
         }),
     );
@@ -312,13 +205,7 @@ fn unknown_data_is_ignored() {
 #[test]
 fn output_frame_matches_encode() {
     let fast = output_frame(kind::STDOUT, S, 16, |b| b.push_str("aGVsbG8tNDINCg=="));
-    let slow = encode(
-        kind::STDOUT,
-        Some(&Output {
-            session_id: s(S),
-            data_b64: s("aGVsbG8tNDINCg=="),
-        }),
-    );
+    let slow = encode(kind::STDOUT, Some(&Output { session_id: s(S), data_b64: s("aGVsbG8tNDINCg==") }));
     assert_eq!(fast, slow);
 }
 
@@ -329,9 +216,6 @@ fn every_golden_file_is_checked() {
     for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("golden")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         let stem = name.trim_end_matches(".json");
-        assert!(
-            me.contains(&format!("\"{stem}\"")),
-            "golden/{name} is not checked by any test"
-        );
+        assert!(me.contains(&format!("\"{stem}\"")), "golden/{name} is not checked by any test");
     }
 }
