@@ -70,8 +70,20 @@ async fn call(http: &reqwest::Client, url: String, token: Option<&str>, body: Va
 async fn devices(http: &reqwest::Client, base: &str, token: &str, project: &str, n: usize) -> Vec<(String, String)> {
     futures_util::stream::iter(0..n)
         .map(|i| async move {
-            let d = call(http, format!("{base}/api/v1/projects/{project}/devices"), Some(token), json!({"name": format!("d{i}")})).await;
-            let p = call(http, format!("{base}/functions/v1/pair-device"), None, json!({"pairing_code": d["pairing_code"]})).await;
+            let d = call(
+                http,
+                format!("{base}/api/v1/projects/{project}/devices"),
+                Some(token),
+                json!({"name": format!("d{i}")}),
+            )
+            .await;
+            let p = call(
+                http,
+                format!("{base}/functions/v1/pair-device"),
+                None,
+                json!({"pairing_code": d["pairing_code"]}),
+            )
+            .await;
             (p["device_id"].as_str().unwrap().to_string(), p["token"].as_str().unwrap().to_string())
         })
         .buffer_unordered(32)
@@ -83,7 +95,8 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 
 async fn connector(ws_base: &str, id: &str, token: &str) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_base}/connect")).await.unwrap();
-    let hello = json!({"type": "hello", "data": {"device_id": id, "token": token, "meta": {"name": "bench"}, "sessions": []}});
+    let hello =
+        json!({"type": "hello", "data": {"device_id": id, "token": token, "meta": {"name": "bench"}, "sessions": []}});
     ws.send(Message::Text(hello.to_string().into())).await.unwrap();
     loop {
         if let Some(Ok(Message::Text(t))) = ws.next().await {
@@ -103,7 +116,13 @@ async fn main() {
     let base = relay.base.clone();
     let ws_base = base.replacen("http://", "ws://", 1);
     let http = reqwest::Client::new();
-    let signup = call(&http, format!("{base}/auth/v1/signup"), None, json!({"email": "bench@example.com", "password": "bench-password"})).await;
+    let signup = call(
+        &http,
+        format!("{base}/auth/v1/signup"),
+        None,
+        json!({"email": "bench@example.com", "password": "bench-password"}),
+    )
+    .await;
     let token = signup["access_token"].as_str().unwrap().to_string();
     let project = call(&http, format!("{base}/api/v1/projects"), Some(&token), json!({"name": "bench"})).await;
     let project = project["id"].as_str().unwrap().to_string();
@@ -159,9 +178,7 @@ async fn main() {
             sink.flush().await.unwrap();
         };
         // Keep reading the connector side (pause/resume frames) while writing.
-        let drain = async {
-            while let Some(Ok(_)) = stream.next().await {}
-        };
+        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
         tokio::select! {
             _ = async { writer.await; reader.await.unwrap(); } => {}
             _ = drain => panic!("connector socket closed"),
@@ -181,8 +198,15 @@ async fn main() {
     println!("| bytes per idle connector | {:.1} KiB | 13.5 KiB settled, 68 KiB fresh |", per / 1024.0);
     println!("| time to connect {n} connectors (hello → hello_ok) | {connect_secs:.1} s | |");
     for (size, fps, mbs, cpu) in &results {
-        println!("| stdout {} KiB frames forwarded | {fps:.0} frames/s ({mbs:.0} MB/s), relay CPU {cpu:.2} s for {frames} frames | |", size / 1024);
+        println!(
+            "| stdout {} KiB frames forwarded | {fps:.0} frames/s ({mbs:.0} MB/s), relay CPU {cpu:.2} s for {frames} frames | |",
+            size / 1024
+        );
     }
-    println!("\nratios: idle RSS {:.2}× the reference; per connector {:.2}× the reference's settled figure", mib(idle) / 63.1, per / 1024.0 / 13.5);
+    println!(
+        "\nratios: idle RSS {:.2}× the reference; per connector {:.2}× the reference's settled figure",
+        mib(idle) / 63.1,
+        per / 1024.0 / 13.5
+    );
     drop(held);
 }

@@ -461,7 +461,11 @@ impl Agent {
 
     /// Runs `relay-connector --pair CODE`; returns its exit status and output.
     pub fn pair(&self, relay: &Relay, code: &str) -> std::process::Output {
-        self.command().args(["--pair", code, "--name", "e2e-box", "--api"]).arg(relay.url("/functions/v1")).output().unwrap()
+        self.command()
+            .args(["--pair", code, "--name", "e2e-box", "--api"])
+            .arg(relay.url("/functions/v1"))
+            .output()
+            .unwrap()
     }
 
     /// Pairs with `code` and starts the connector.
