@@ -171,14 +171,29 @@ async fn main() {
             }
         });
         let (mut sink, mut stream) = conn.split();
+        // Like the real connector, honour the relay's flow control: stop while paused.
+        let paused = tokio::sync::watch::channel(false);
         let writer = async {
+            let mut rx = paused.1.clone();
             for _ in 0..frames {
+                if *rx.borrow() {
+                    sink.flush().await.unwrap();
+                    rx.wait_for(|p| !p).await.unwrap();
+                }
                 sink.feed(Message::Text(frame.clone().into())).await.unwrap();
             }
             sink.flush().await.unwrap();
         };
-        // Keep reading the connector side (pause/resume frames) while writing.
-        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+        let drain = async {
+            while let Some(Ok(m)) = stream.next().await {
+                let t = m.to_text().unwrap_or("");
+                if t.contains("\"pause\"") {
+                    paused.0.send_replace(true);
+                } else if t.contains("\"resume\"") {
+                    paused.0.send_replace(false);
+                }
+            }
+        };
         tokio::select! {
             _ = async { writer.await; reader.await.unwrap(); } => {}
             _ = drain => panic!("connector socket closed"),

@@ -143,7 +143,9 @@ async fn serve<P: Peer>(ws: Ws, mut peer: P) {
                     out.send(super::frames::error(&msg, Some("too_large"), None));
                     continue;
                 }
-                if let Step::Close(code, reason) = peer.on_text(&out, text).await {
+                // Boxed: the rare, large futures (hello, database calls) live on the heap only
+                // while they run, not in every idle connection's task.
+                if let Step::Close(code, reason) = Box::pin(peer.on_text(&out, text)).await {
                     out.close(code, reason);
                     break;
                 }
@@ -163,7 +165,7 @@ async fn serve<P: Peer>(ws: Ws, mut peer: P) {
             }
         }
     }
-    peer.on_close().await;
+    Box::pin(peer.on_close()).await;
     // Let the writer deliver a close frame, but never wait on a peer that does not read.
     drop(out);
     if tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
@@ -190,7 +192,7 @@ async fn write_loop(
         let next = tokio::select! {
             biased;
             reason = inbox.signals.killed() => break Some(reason),
-            o = inbox.rx.recv() => o,
+            o = inbox.rx.recv() => o.ok(),
             _ = ping.tick() => {
                 let silent = epoch.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
                 if silent > DEAD_AFTER {
