@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod devices;
+pub mod downloads;
 pub mod error;
 pub mod events;
 pub mod filters;
@@ -42,14 +43,6 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     let health = warp::path!("healthz").and(warp::get()).and(filters::with(app)).then(health).map(Reply::into_response);
     let openapi =
         warp::path!("api" / "v1" / "openapi.json").and(warp::get()).map(openapi::document).map(Reply::into_response);
-    let download = warp::path!("functions" / "v1" / "download-connector").map(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_available",
-            "This relay does not serve connector downloads yet: build relay-connector from source (see the README's 'Connector' section).",
-        )
-        .into_response()
-    });
     health
         .or(openapi)
         .unify()
@@ -57,7 +50,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(functions::routes(app))
         .unify()
-        .or(download)
+        .or(downloads::routes(app))
         .unify()
         .or(projects::routes(app))
         .unify()

@@ -4,7 +4,7 @@
 //! Not in it: the WebSocket endpoints `/connect` and `/session`, whose frames are described in
 //! `docs/protocol.md`.
 
-use super::{auth, devices, error, events, functions, history, profile, projects, skills, team};
+use super::{auth, devices, downloads, error, events, functions, history, profile, projects, skills, team};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         auth::signup, auth::token, auth::get_user, auth::put_user, auth::logout, auth::recover, auth::verify_link, auth::verify,
-        functions::pair_device, functions::start_session, functions::end_session, functions::relay_nodes, functions::invite_member,
+        functions::pair_device, functions::start_session, functions::end_session, functions::relay_nodes, functions::invite_member, downloads::download,
         projects::list, projects::create, projects::get, projects::rename, projects::delete,
         devices::list, devices::create, devices::get, devices::rename, devices::delete, devices::regenerate,
         team::list_members, team::remove_member, team::list_invitations, team::cancel_invitation,

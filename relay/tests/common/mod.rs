@@ -453,8 +453,18 @@ impl Agent {
         self.dir.path().join("relay-connector.json")
     }
 
+    /// `CONNECTOR_RUNNER` (e.g. `qemu-aarch64`, `wine`) runs a cross-built connector.
     fn command(&self) -> Command {
-        let mut c = Command::new(connector_bin());
+        let runner = std::env::var("CONNECTOR_RUNNER").unwrap_or_default();
+        let mut words = runner.split_whitespace();
+        let mut c = match words.next() {
+            Some(prog) => {
+                let mut c = Command::new(prog);
+                c.args(words).arg(connector_bin());
+                c
+            }
+            None => Command::new(connector_bin()),
+        };
         c.arg("--config").arg(self.config()).env("HOME", self.dir.path()).env("SHELL", "/bin/sh");
         c
     }

@@ -1,0 +1,184 @@
+//! Connector downloads and the one-line installer.
+//!
+//! `GET|HEAD /functions/v1/download-connector?os=&arch=` serves `relay-connector-<name>` from
+//! the dist directory, as `targets/matrix` names the builds (`arch` may be any alias listed
+//! there: `uname -m` values, or Go's names, which the reference connector's update check
+//! sends). The ETag is the binary's hex SHA-256, so that update check works. `&checksum=1`
+//! answers with a `sha256sum` line instead, for downloaders that cannot read headers (busybox
+//! wget). `GET /install.sh` is `targets/install.sh` with this relay's public URL filled in.
+
+use super::error::{ApiError, ApiResult};
+use super::filters::{host, with};
+use crate::app::App;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::SystemTime;
+use utoipa::ToSchema;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+const MATRIX: &str = include_str!("../../../targets/matrix");
+const INSTALLER: &str = include_str!("../../../targets/install.sh");
+
+/// One line of `targets/matrix`.
+struct Target {
+    name: &'static str,
+    os: &'static str,
+    arch: &'static str,
+    aliases: Vec<&'static str>,
+}
+
+impl Target {
+    fn file(&self) -> String {
+        let ext = if self.os == "windows" { ".exe" } else { "" };
+        format!("relay-connector-{}{ext}", self.name)
+    }
+}
+
+static TARGETS: LazyLock<Vec<Target>> = LazyLock::new(|| {
+    MATRIX
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&'static str> = l.split_whitespace().collect();
+            Target { name: f[0], os: f[2], arch: f[3], aliases: f[4].split(',').collect() }
+        })
+        .collect()
+});
+
+/// SHA-256 of dist files, recomputed only when a file changes.
+static SUMS: LazyLock<Mutex<HashMap<PathBuf, (SystemTime, u64, String)>>> = LazyLock::new(Default::default);
+
+#[derive(Serialize, ToSchema)]
+pub struct Platform {
+    pub name: String,
+    pub os: String,
+    pub arch: String,
+    pub file: String,
+    pub size: u64,
+    pub sha256: String,
+    pub url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Platforms {
+    /// The builds this relay has in its dist directory.
+    pub platforms: Vec<Platform>,
+    /// How to add builds.
+    pub build: String,
+}
+
+/// The file's size and hex SHA-256, or `None` if it is not there.
+async fn checksum(path: PathBuf) -> Option<(u64, String)> {
+    let meta = tokio::fs::metadata(&path).await.ok().filter(|m| m.is_file())?;
+    let mtime = meta.modified().ok()?;
+    if let Some((t, len, sum)) = SUMS.lock().ok()?.get(&path) {
+        if *t == mtime && *len == meta.len() {
+            return Some((*len, sum.clone()));
+        }
+    }
+    let bytes = tokio::fs::read(&path).await.ok()?;
+    let sum = hex::encode(Sha256::digest(&bytes));
+    SUMS.lock().ok()?.insert(path, (mtime, bytes.len() as u64, sum.clone()));
+    Some((bytes.len() as u64, sum))
+}
+
+pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
+    let download = warp::path!("functions" / "v1" / "download-connector")
+        .and(warp::get().map(|| true).or(warp::head().map(|| false)).unify())
+        .and(with(app))
+        .and(host())
+        .and(warp::query::<HashMap<String, String>>())
+        .then(download)
+        .map(Reply::into_response);
+    let installer = warp::path!("install.sh").and(warp::get()).and(with(app)).and(host()).map(installer);
+    download.or(installer).unify().boxed()
+}
+
+const BUILD_HINT: &str = "Build connectors with scripts/build-release (it writes dist/), then start the relay with \
+     --dist-dir pointing there (default: <data-dir>/dist).";
+
+#[utoipa::path(get, path = "/functions/v1/download-connector", tag = "functions",
+    params(("os" = Option<String>, Query, description = "`linux` or `windows`"),
+           ("arch" = Option<String>, Query, description = "e.g. `x86_64`, `aarch64`, `armv7l` (any `uname -m` value or Go arch name)"),
+           ("checksum" = Option<String>, Query, description = "`1`: answer with a `sha256sum` line instead of the binary")),
+    responses((status = 200, description = "The binary (ETag and X-Checksum-Sha256: its hex SHA-256); without os/arch: the platforms available", body = Platforms),
+              (status = 404, description = "No such build on this relay", body = super::error::ErrorBody)))]
+pub(super) async fn download(
+    get: bool,
+    app: Arc<App>,
+    host: Option<String>,
+    q: HashMap<String, String>,
+) -> ApiResult<Response> {
+    let dist = app.config.dist_dir();
+    let (Some(os), Some(arch)) = (q.get("os"), q.get("arch")) else {
+        let mut platforms = Vec::new();
+        let base = app.public_url(host.as_deref());
+        for t in TARGETS.iter() {
+            if let Some((size, sha256)) = checksum(dist.join(t.file())).await {
+                let url = format!("{base}/functions/v1/download-connector?os={}&arch={}", t.os, t.arch);
+                platforms.push(Platform {
+                    name: t.name.into(),
+                    os: t.os.into(),
+                    arch: t.arch.into(),
+                    file: t.file(),
+                    size,
+                    sha256,
+                    url,
+                });
+            }
+        }
+        return Ok(warp::reply::json(&Platforms { platforms, build: BUILD_HINT.into() }).into_response());
+    };
+    let (os, arch) = (os.to_ascii_lowercase(), arch.to_ascii_lowercase());
+    let target = TARGETS
+        .iter()
+        .find(|t| t.os == os && (t.arch == arch || t.aliases.contains(&arch.as_str())))
+        .ok_or_else(|| {
+            let known: Vec<String> = TARGETS.iter().map(|t| format!("{}/{}", t.os, t.arch)).collect();
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unsupported_platform",
+                format!("There is no connector build for {os}/{arch}. Builds exist for: {}.", known.join(", ")),
+            )
+        })?;
+    let file = target.file();
+    let path = dist.join(&file);
+    let missing =
+        || ApiError::new(StatusCode::NOT_FOUND, "not_built", format!("This relay has no {file} yet. {BUILD_HINT}"));
+    let (size, sum) = checksum(path.clone()).await.ok_or_else(missing)?;
+    let mut res = if q.get("checksum").is_some_and(|v| v == "1") {
+        let mut r = Response::new(format!("{sum}  {file}\n").into());
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        r
+    } else {
+        let body = if get { tokio::fs::read(&path).await.map_err(|_| missing())? } else { Vec::new() };
+        let mut r = Response::new(body.into());
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+        let disposition = format!("attachment; filename=\"{file}\"");
+        h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("file names are ASCII"));
+        r
+    };
+    let h = res.headers_mut();
+    h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{sum}\"")).expect("hex"));
+    h.insert("x-checksum-sha256", HeaderValue::from_str(&sum).expect("hex"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(res)
+}
+
+fn installer(app: Arc<App>, host: Option<String>) -> Response {
+    let script = INSTALLER.replace("__RELAY_URL__", &app.public_url(host.as_deref()));
+    let mut r = Response::new(script.into());
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/x-shellscript; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}

@@ -1,0 +1,71 @@
+//! Connector downloads from the dist directory, the checksum the reference connector's update
+//! check reads, and the installer script with the relay's own URL.
+
+mod common;
+use common::*;
+use sha2::{Digest, Sha256};
+
+async fn relay_with_dist() -> Relay {
+    let dist = tempfile::tempdir().unwrap().keep();
+    std::fs::write(dist.join("relay-connector-linux-armv7"), b"pretend-armv7-binary").unwrap();
+    Relay::start_with(Opts::default().arg("--dist-dir").arg(dist.to_str().unwrap())).await
+}
+
+#[tokio::test]
+async fn serves_a_build_by_any_arch_alias_with_its_checksum() {
+    let relay = relay_with_dist().await;
+    let sum = hex::encode(Sha256::digest(b"pretend-armv7-binary"));
+    for arch in ["armv7l", "armv7", "arm", "ARMv7l"] {
+        let res = relay
+            .http
+            .get(relay.url(&format!("/functions/v1/download-connector?os=linux&arch={arch}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{arch}");
+        assert_eq!(res.headers()["etag"], format!("\"{sum}\"").as_str());
+        assert_eq!(res.headers()["x-checksum-sha256"], sum.as_str());
+        assert_eq!(res.headers()["content-disposition"], "attachment; filename=\"relay-connector-linux-armv7\"");
+        assert_eq!(&res.bytes().await.unwrap()[..], b"pretend-armv7-binary");
+    }
+    let head =
+        relay.http.head(relay.url("/functions/v1/download-connector?os=linux&arch=armv7l")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["etag"], format!("\"{sum}\"").as_str(), "the reference connector's update check");
+    let line = relay
+        .http
+        .get(relay.url("/functions/v1/download-connector?os=linux&arch=armv7l&checksum=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(line.text().await.unwrap(), format!("{sum}  relay-connector-linux-armv7\n"));
+}
+
+#[tokio::test]
+async fn says_what_is_missing_and_lists_what_exists() {
+    let relay = relay_with_dist().await;
+    let (s, v) = relay.call("GET", "/functions/v1/download-connector?os=linux&arch=sparc64", None, None).await;
+    assert_eq!((s, v["error"].as_str()), (404, Some("unsupported_platform")));
+    assert!(v["message"].as_str().unwrap().contains("linux/aarch64"));
+    let (s, v) = relay.call("GET", "/functions/v1/download-connector?os=linux&arch=x86_64", None, None).await;
+    assert_eq!((s, v["error"].as_str()), (404, Some("not_built")));
+    assert!(v["message"].as_str().unwrap().contains("scripts/build-release"));
+    let (s, v) = relay.call("GET", "/functions/v1/download-connector", None, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["platforms"].as_array().unwrap().len(), 1);
+    assert_eq!(v["platforms"][0]["name"], "linux-armv7");
+    assert_eq!(v["platforms"][0]["size"], 20);
+    assert!(v["build"].as_str().unwrap().contains("build-release"));
+}
+
+#[tokio::test]
+async fn the_installer_carries_the_relay_s_url() {
+    let relay = relay_with_dist().await;
+    let res = relay.http.get(relay.url("/install.sh")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/x-shellscript"));
+    let script = res.text().await.unwrap();
+    assert!(script.starts_with("#!/bin/sh"));
+    assert!(script.contains(&relay.base), "{script:.200}");
+    assert!(!script.contains("__RELAY_URL__"));
+}
