@@ -46,7 +46,7 @@ impl Opts {
     }
 }
 
-/// Idle connections are dropped before the relay's 10 s keep-alive limit would close them
+/// Idle connections are dropped well before the relay's 30 s keep-alive limit would close them
 /// under a request.
 fn client() -> reqwest::Client {
     reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().unwrap()
@@ -120,10 +120,10 @@ impl Relay {
             panic!("relay did not start; its log:\n{}", std::fs::read_to_string(self.log_path()).unwrap_or_default())
         });
         self.base = addr.clone();
-        self.ws = addr.replacen("http://", "ws://", 1);
+        self.ws = addr.replacen("http", "ws", 1);
         // Keep the port on restart.
         if let Some(i) = self.args.iter().position(|a| a == "--listen") {
-            self.args[i + 1] = addr.trim_start_matches("http://").to_string();
+            self.args[i + 1] = addr.split("://").nth(1).unwrap().to_string();
         }
     }
 
@@ -471,11 +471,13 @@ impl Agent {
 
     /// Runs `relay-connector --pair CODE`; returns its exit status and output.
     pub fn pair(&self, relay: &Relay, code: &str) -> std::process::Output {
-        self.command()
-            .args(["--pair", code, "--name", "e2e-box", "--api"])
-            .arg(relay.url("/functions/v1"))
-            .output()
-            .unwrap()
+        self.pair_with(relay, code, &[])
+    }
+
+    pub fn pair_with(&self, relay: &Relay, code: &str, extra: &[&str]) -> std::process::Output {
+        let mut c = self.command();
+        c.args(["--pair", code, "--name", "e2e-box", "--api"]).arg(relay.url("/functions/v1")).args(extra);
+        c.output().unwrap()
     }
 
     /// Pairs with `code` and starts the connector.
@@ -488,8 +490,12 @@ impl Agent {
     }
 
     pub fn run(&mut self) {
+        self.run_with(&[]);
+    }
+
+    pub fn run_with(&mut self, extra: &[&str]) {
         let log = std::fs::File::create(self.dir.path().join("agent.log")).unwrap();
-        self.child = Some(self.command().arg("-v").stdout(Stdio::null()).stderr(log).spawn().unwrap());
+        self.child = Some(self.command().arg("-v").args(extra).stdout(Stdio::null()).stderr(log).spawn().unwrap());
     }
 
     pub fn log(&self) -> String {
