@@ -57,7 +57,16 @@ pub async fn run(config: Config) -> Result<(), String> {
         .unify()
         .recover(
             |r: warp::Rejection| async move { Ok::<_, Infallible>(api::recover(&r).unwrap_or_else(api::not_found)) },
-        );
+        )
+        .unify();
+    // RFC 9110: a 405 says which methods the path does accept.
+    let routes = warp::path::full().and(routes).map(|path: warp::path::FullPath, mut res: warp::reply::Response| {
+        if res.status() == warp::http::StatusCode::METHOD_NOT_ALLOWED {
+            let allow = api::openapi::allowed_methods(path.as_str()).unwrap_or_else(|| "GET".into());
+            res.headers_mut().insert("allow", allow.parse().expect("method names are valid header text"));
+        }
+        res
+    });
 
     let tls = match (&app.config.tls_cert, &app.config.tls_key) {
         (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),

@@ -4,6 +4,7 @@
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::filters::{AuthUser, client_ip, host, json, user, with};
+use super::profile::ProfileUpdate;
 use crate::app::App;
 use crate::auth::{password, secrets};
 use crate::config::Signups;
@@ -18,18 +19,51 @@ use warp::http::StatusCode;
 use warp::reply::{Response, json as reply_json};
 use warp::{Filter, Reply};
 
+/// A GoTrue-style `data` object. Taken as a map first: serde would also build a struct from
+/// an array.
+pub type Data = serde_json::Map<String, serde_json::Value>;
+
+/// Saves `data`'s profile fields for `user_id`.
+async fn save_data(app: &App, user_id: &str, data: Option<Data>) -> ApiResult<()> {
+    let Some(data) = data else { return Ok(()) };
+    let update: ProfileUpdate = serde_json::from_value(serde_json::Value::Object(data))
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("data has the wrong fields: {e}.")))?;
+    update.apply(app, user_id).await
+}
+
+/// What `normalise_email` accepts.
+const EMAIL_PATTERN: &str = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]+$";
+
+/// An email address as a request field; checked by [`normalise_email`], described by its pattern.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct Email(pub String);
+
+impl utoipa::PartialSchema for Email {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .max_length(Some(254))
+            .pattern(Some(EMAIL_PATTERN))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Email {}
+
 const REFRESH_TTL: i64 = 30 * 24 * 3600;
 const RECOVERY_TTL: i64 = 3600;
 const CONFIRM_TTL: i64 = 24 * 3600;
 
 #[derive(Deserialize, ToSchema)]
 pub struct Credentials {
-    pub email: String,
+    pub email: Email,
+    /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
-    /// Optional profile fields at sign-up: `{"display_name": "…"}`.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<serde_json::Value>,
+    /// Optional profile fields at sign-up.
+    #[schema(value_type = Option<ProfileUpdate>)]
+    pub data: Option<Data>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -68,14 +102,14 @@ pub struct TokenResponse {
 #[derive(Deserialize, ToSchema)]
 pub struct UserUpdate {
     pub password: Option<String>,
-    /// Profile fields: `display_name`, `avatar_url`.
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<serde_json::Value>,
+    /// Profile fields.
+    #[schema(value_type = Option<ProfileUpdate>)]
+    pub data: Option<Data>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct EmailRequest {
-    pub email: String,
+    pub email: Email,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -165,14 +199,18 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-fn normalise_email(email: &str) -> ApiResult<String> {
-    let e = email.trim().to_lowercase();
-    let ok = e.len() <= 254
-        && e.split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
-        && !e.contains(char::is_whitespace);
+/// Lower-cases an email address after checking its shape, exactly as the schema's pattern
+/// says: something, `@`, a domain with a dot inside it, no spaces, one `@`.
+pub(super) fn normalise_email(email: &str) -> ApiResult<String> {
+    let domain_ok =
+        |d: &str| !d.starts_with('.') && d.char_indices().any(|(i, c)| c == '.' && i > 0 && i + 1 < d.len());
+    let ok = email.len() <= 254
+        && !email.contains(char::is_whitespace)
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.contains('@') && domain_ok(domain));
     if ok {
-        Ok(e)
+        Ok(email.to_lowercase())
     } else {
         Err(ApiError::bad_request("invalid_email", "That is not an email address: use the form name@example.com."))
     }
@@ -185,10 +223,10 @@ fn check_password(p: &str) -> ApiResult<()> {
             format!("The password is too short: use at least {} characters.", password::MIN_LEN),
         ));
     }
-    if p.len() > password::MAX_LEN {
+    if p.chars().count() > password::MAX_LEN {
         return Err(ApiError::bad_request(
             "weak_password",
-            format!("The password is too long: at most {} bytes.", password::MAX_LEN),
+            format!("The password is too long: at most {} characters.", password::MAX_LEN),
         ));
     }
     Ok(())
@@ -223,17 +261,12 @@ async fn session_for(app: &App, u: &User) -> ApiResult<TokenResponse> {
     })
 }
 
-fn profile_fields(data: &Option<serde_json::Value>) -> (Option<Option<&str>>, Option<Option<&str>>) {
-    let field = |k: &str| data.as_ref().and_then(|d| d.get(k)).map(|v| v.as_str());
-    (field("display_name"), field("avatar_url"))
-}
-
 #[utoipa::path(post, path = "/auth/v1/signup", tag = "auth", request_body = Credentials,
     responses((status = 200, description = "Signed up and signed in (no email confirmation on this relay)", body = TokenResponse),
               (status = 400, body = ErrorBody), (status = 403, description = "Sign-ups are closed or invitation-only", body = ErrorBody),
               (status = 422, description = "The email already has an account", body = ErrorBody)))]
 pub(super) async fn signup(app: Arc<App>, host: Option<String>, body: Credentials) -> ApiResult<Response> {
-    let email = normalise_email(&body.email)?;
+    let email = normalise_email(&body.email.0)?;
     check_password(&body.password)?;
     let first = app.db.count_users().await? == 0;
     match app.config.signups {
@@ -275,8 +308,7 @@ pub(super) async fn signup(app: Arc<App>, host: Option<String>, body: Credential
         }
         Err(e) => return Err(e.into()),
     };
-    let (name, avatar) = profile_fields(&body.data);
-    app.db.update_profile(&user.id, name, avatar).await?;
+    save_data(&app, &user.id, body.data).await?;
     for project in app.db.fulfil_invitations(&email, &user.id).await? {
         app.events.membership(&user.id, &project);
     }
@@ -373,15 +405,24 @@ pub(super) async fn put_user(app: Arc<App>, who: AuthUser, body: UserUpdate) -> 
         app.db.set_password(&who.id, &password::hash(p).await).await?;
         tracing::info!(user = %who.id, "password changed");
     }
-    let (name, avatar) = profile_fields(&body.data);
-    app.db.update_profile(&who.id, name, avatar).await?;
+    save_data(&app, &who.id, body.data).await?;
     get_user(app, who).await
 }
 
-#[utoipa::path(post, path = "/auth/v1/logout", tag = "auth", security(("bearer" = [])), request_body(content = LogoutRequest, description = "Optional: revoke only this refresh token"),
+#[utoipa::path(post, path = "/auth/v1/logout", tag = "auth", security(("bearer" = [])), request_body(content = Option<LogoutRequest>, description = "Optional: revoke only this refresh token"),
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
 pub(super) async fn logout(app: Arc<App>, who: AuthUser, body: bytes::Bytes) -> ApiResult<StatusCode> {
-    match serde_json::from_slice::<LogoutRequest>(&body).ok().and_then(|b| b.refresh_token) {
+    // The body is optional (GoTrue clients send none); when sent, it must be what it says.
+    let only = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<LogoutRequest>(&body)
+            .map_err(|e| {
+                ApiError::bad_request("invalid_json", format!("The request body is not a logout request: {e}."))
+            })?
+            .refresh_token
+    };
+    match only {
         Some(t) => app.db.revoke_refresh_token(&secrets::hash(&t)).await?,
         None => app.db.revoke_refresh_tokens(&who.id).await?,
     }
@@ -400,7 +441,7 @@ pub(super) async fn recover(
     if !app.login_limit.check(ip) {
         return Err(ApiError::too_many("Too many attempts from your address: wait a minute, then try again."));
     }
-    let email = normalise_email(&body.email)?;
+    let email = normalise_email(&body.email.0)?;
     if let Some(u) = app.db.user_by_email(&email).await? {
         let token = secrets::token();
         app.db.store_one_time_token(&secrets::hash(&token), &u.id, "recovery", now_unix() + RECOVERY_TTL).await?;
@@ -419,7 +460,7 @@ pub(super) async fn recover(
 
 /// Email links land here; the token is checked when the page posts it back.
 #[utoipa::path(get, path = "/auth/v1/verify", tag = "auth",
-    params(("type" = String, Query, description = "`signup` or `recovery`"), ("token" = String, Query, description = "The one-time token from the email")),
+    params(("type" = Option<String>, Query, description = "`signup` or `recovery`"), ("token" = Option<String>, Query, description = "The one-time token from the email")),
     responses((status = 303, description = "Redirect to the web app")))]
 pub(super) async fn verify_link(app: Arc<App>, q: HashMap<String, String>) -> Response {
     let token = q.get("token").cloned().unwrap_or_default();

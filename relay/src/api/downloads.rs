@@ -52,8 +52,11 @@ static TARGETS: LazyLock<Vec<Target>> = LazyLock::new(|| {
         .collect()
 });
 
+/// A dist file's modification time, size and SHA-256.
+type Sum = (SystemTime, u64, String);
+
 /// SHA-256 of dist files, recomputed only when a file changes.
-static SUMS: LazyLock<Mutex<HashMap<PathBuf, (SystemTime, u64, String)>>> = LazyLock::new(Default::default);
+static SUMS: LazyLock<Mutex<HashMap<PathBuf, Sum>>> = LazyLock::new(Default::default);
 
 #[derive(Serialize, ToSchema)]
 pub struct Platform {

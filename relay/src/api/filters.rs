@@ -98,6 +98,11 @@ where
 /// A JSON body of type `T` (see [`body`]); malformed input gets a 400 saying what is wrong.
 pub fn json<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
     body().and_then(|body: bytes::Bytes| async move {
+        // Every body of this API is an object; serde alone would also take a struct from an array.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            let msg = "The request body must be a JSON object.";
+            return Err(warp::reject::custom(ApiError::bad_request("invalid_json", msg)));
+        }
         serde_json::from_slice::<T>(&body).map_err(|e| {
             let msg = if e.is_data() {
                 format!("The request body has the wrong fields: {e}.")

@@ -60,7 +60,7 @@ pub struct Nodes {
 #[derive(Deserialize, ToSchema)]
 pub struct InviteRequest {
     pub project_id: String,
-    pub email: String,
+    pub email: super::auth::Email,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -209,13 +209,7 @@ pub(super) async fn invite_member(
     if app.db.role(&project.id, &who.id).await? != Some(Role::Owner) {
         return Err(ApiError::owner_only("invite members"));
     }
-    let email = body.email.trim().to_lowercase();
-    if !email.contains('@') || email.len() > 254 {
-        return Err(ApiError::bad_request(
-            "invalid_email",
-            "That is not an email address: use the form name@example.com.",
-        ));
-    }
+    let email = super::auth::normalise_email(&body.email.0)?;
     let link = format!("{}/auth", app.public_url(host.as_deref()));
     let (status, message) = match app.db.user_by_email(&email).await? {
         Some(u) if u.id == who.id => {

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::store::{SessionFilter, SessionRow};
 use serde::Deserialize;
 use std::sync::Arc;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warp::{Filter, Reply};
@@ -20,9 +20,26 @@ pub struct HistoryQuery {
     /// Only sessions of this device.
     pub device_id: Option<String>,
     /// `active` or `ended`.
-    pub status: Option<String>,
+    pub status: Option<Status>,
     /// At most this many rows (default 100, at most 500), newest first.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Ended,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Ended => "ended",
+        }
+    }
 }
 
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
@@ -47,16 +64,15 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", security(("bearer" = [])), params(HistoryQuery),
     responses((status = 200, body = [SessionRow]), (status = 400, body = ErrorBody)))]
 pub(super) async fn history(app: Arc<App>, who: AuthUser, q: HistoryQuery) -> ApiResult<Response> {
-    if let Some(s) = q.status.as_deref() {
-        if s != "active" && s != "ended" {
-            return Err(ApiError::bad_request("invalid_filter", "status must be 'active' or 'ended'."));
-        }
-    }
     let f = SessionFilter {
         project_id: q.project_id.as_deref(),
         device_id: q.device_id.as_deref(),
-        status: q.status.as_deref(),
-        limit: q.limit.unwrap_or(100).clamp(1, 500),
+        status: q.status.map(Status::as_str),
+        limit: match q.limit {
+            None => 100,
+            Some(n @ 1..=500) => n,
+            Some(_) => return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 500.")),
+        },
     };
     Ok(warp::reply::json(&app.db.session_history(&who.id, &f).await?).into_response())
 }

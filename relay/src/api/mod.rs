@@ -35,8 +35,17 @@ use warp::{Filter, Rejection, Reply};
 /// `{"name": "…"}`: creating or renaming a project or device.
 #[derive(Deserialize, ToSchema)]
 pub struct NameBody {
+    /// 1–100 characters, not only spaces, no control characters; trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub name: String,
 }
+
+/// The pattern of a name: something besides spaces, no control characters.
+pub const NAME_PATTERN: &str = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$";
 
 /// Every API route, each group boxed to keep compile times sane.
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
@@ -129,7 +138,7 @@ pub fn name(raw: &str, what: &str) -> ApiResult<String> {
     if n.is_empty() {
         return Err(ApiError::bad_request("invalid_name", format!("Give the {what} a name.")));
     }
-    if n.chars().count() > 100 || n.chars().any(char::is_control) {
+    if raw.chars().count() > 100 || raw.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "invalid_name",
             format!("A {what} name is at most 100 characters, without control characters."),

@@ -5,7 +5,10 @@
 //! `docs/protocol.md`.
 
 use super::{auth, devices, downloads, error, events, functions, history, profile, projects, skills, team};
+use std::sync::LazyLock;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -25,8 +28,8 @@ use utoipa::{Modify, OpenApi};
         skills::list, skills::create, skills::get, skills::update, skills::delete,
         events::events,
     ),
-    components(schemas(error::ErrorBody)),
-    modifiers(&Bearer),
+    components(schemas(error::ErrorBody, skills::SkillSlug, skills::PrivaclawConfig, history::Status)),
+    modifiers(&Bearer, &CommonErrors),
 )]
 struct Doc;
 
@@ -42,6 +45,62 @@ impl Modify for Bearer {
     }
 }
 
+/// Errors every operation of a kind can answer, added in one place rather than on each
+/// handler: 401 wherever a token is required, 400 wherever there is input to get wrong.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let error = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            for op in operations(item) {
+                let r = &mut op.responses.responses;
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    r.entry("401".into()).or_insert_with(|| error("Missing, invalid or expired access token").into());
+                }
+                if op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                    r.entry("400".into()).or_insert_with(|| error("Malformed input").into());
+                }
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head]
+        .into_iter()
+        .filter_map(Option::as_mut)
+}
+
+static DOC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(Doc::openapi);
+
 pub fn document() -> warp::reply::Json {
-    warp::reply::json(&Doc::openapi())
+    warp::reply::json(&*DOC)
+}
+
+/// The methods the API serves at `path` (for the `Allow` header of a 405), if any.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    DOC.paths.paths.iter().find_map(|(template, item)| {
+        let t: Vec<&str> = template.split('/').collect();
+        let same = t.len() == segments.len() && t.iter().zip(&segments).all(|(a, b)| a.starts_with('{') || a == b);
+        same.then(|| {
+            let methods = [
+                ("GET", &item.get),
+                ("PUT", &item.put),
+                ("POST", &item.post),
+                ("DELETE", &item.delete),
+                ("PATCH", &item.patch),
+            ];
+            methods.iter().filter(|(_, op)| op.is_some()).map(|(m, _)| *m).collect::<Vec<_>>().join(", ")
+        })
+    })
 }

@@ -17,13 +17,38 @@ use warp::{Filter, Reply};
 
 #[derive(Deserialize, ToSchema)]
 pub struct SkillConfigBody {
-    /// The skill, e.g. `privaclaw`. Fixed once created.
+    /// The skill: `privaclaw` (the default). Fixed once created.
+    #[schema(value_type = Option<SkillSlug>, nullable)]
     pub skill_slug: Option<String>,
     /// The node this configures: a UUID or a custom id.
+    #[schema(min_length = 1, max_length = 128, pattern = r"\S")]
     pub node_id: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = PrivaclawConfig)]
     pub config: serde_json::Value,
+}
+
+/// The skills this relay knows.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only: the slug travels as a string
+pub enum SkillSlug {
+    #[schema(rename = "privaclaw")]
+    Privaclaw,
+}
+
+/// What the PrivaClaw skill reads (other keys are kept as UI settings).
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only: the config is stored as the JSON it arrives as
+pub struct PrivaclawConfig {
+    /// The relay the node dials: `wss://…` or `https://…`.
+    #[schema(pattern = r"^(wss|https)://\S+$")]
+    relay_url: String,
+    /// The node's secret, at least 8 characters.
+    #[schema(min_length = 8)]
+    auth_token: String,
+    /// Usually the same as the config's `node_id`.
+    node_id: Option<String>,
 }
 
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
@@ -38,7 +63,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     let create = base.and(warp::path::end()).and(warp::post()).and(with(app)).and(user(app)).and(json()).then(create);
     let one = base.and(warp::path::param::<String>()).and(warp::path::end());
     let get = one.and(warp::get()).and(with(app)).and(user(app)).then(get);
-    let put = one.and(warp::put().or(warp::patch()).unify()).and(with(app)).and(user(app)).and(json()).then(update);
+    let put = one.and(warp::put()).and(with(app)).and(user(app)).and(json()).then(update);
     let delete = one.and(warp::delete()).and(with(app)).and(user(app)).then(delete);
     list.map(Reply::into_response)
         .or(create.map(Reply::into_response))
@@ -54,27 +79,29 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
 
 fn validate(slug: &str, body: &SkillConfigBody) -> ApiResult<()> {
     let bad = |m: &str| Err(ApiError::bad_request("invalid_config", m.to_string()));
-    if slug.is_empty() || slug.len() > 64 || !slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return bad("skill_slug must be 1–64 letters, digits, '-' or '_'.");
+    if slug != "privaclaw" {
+        return bad("skill_slug must be 'privaclaw': the only skill this relay knows.");
     }
     let node = body.node_id.trim();
-    if node.is_empty() || node.len() > 128 {
+    if node.is_empty() || node.chars().count() > 128 {
         return bad("node_id must be 1–128 characters (a UUID or your own id).");
     }
-    if body.name.trim().is_empty() || body.name.chars().count() > 100 {
+    if body.name.trim().is_empty() || body.name.chars().count() > 100 || body.name.chars().any(char::is_control) {
         return bad("name must be 1–100 characters.");
     }
     if !body.config.is_object() || body.config.to_string().len() > 16 * 1024 {
         return bad("config must be a JSON object of at most 16 KiB.");
     }
-    if slug == "privaclaw" {
-        let url = body.config.get("relay_url").and_then(|v| v.as_str()).unwrap_or("");
-        if !(url.starts_with("wss://") || url.starts_with("https://")) || url.len() < 9 {
-            return bad("config.relay_url must start with wss:// or https://.");
-        }
-        if body.config.get("auth_token").and_then(|v| v.as_str()).is_none_or(|t| t.chars().count() < 8) {
-            return bad("config.auth_token must be at least 8 characters.");
-        }
+    let url = body.config.get("relay_url").and_then(|v| v.as_str()).unwrap_or("");
+    let rest = url.strip_prefix("wss://").or_else(|| url.strip_prefix("https://")).unwrap_or("");
+    if rest.is_empty() || rest.contains(char::is_whitespace) {
+        return bad("config.relay_url must start with wss:// or https://.");
+    }
+    if body.config.get("auth_token").and_then(|v| v.as_str()).is_none_or(|t| t.chars().count() < 8) {
+        return bad("config.auth_token must be at least 8 characters.");
+    }
+    if body.config.get("node_id").is_some_and(|v| !v.is_string()) {
+        return bad("config.node_id must be a string.");
     }
     Ok(())
 }
@@ -113,9 +140,15 @@ pub(super) async fn get(id: String, app: Arc<App>, who: AuthUser) -> ApiResult<R
 
 #[utoipa::path(put, path = "/api/v1/skill-configs/{id}", tag = "skills", security(("bearer" = [])), request_body = SkillConfigBody,
     params(("id" = String, Path, description = "Config id")),
-    responses((status = 200, body = SkillConfig), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SkillConfig), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Another of your configurations uses this node id", body = ErrorBody)))]
 pub(super) async fn update(id: String, app: Arc<App>, who: AuthUser, body: SkillConfigBody) -> ApiResult<Response> {
     let current = app.db.skill_config(&id, &who.id).await?.ok_or_else(|| ApiError::not_found("skill config"))?;
+    if body.skill_slug.as_deref().is_some_and(|s| s != current.skill_slug) {
+        return Err(ApiError::bad_request(
+            "invalid_config",
+            "skill_slug cannot change: create a new configuration instead.",
+        ));
+    }
     validate(&current.skill_slug, &body)?;
     match app.db.update_skill_config(&id, &who.id, body.node_id.trim(), body.name.trim(), &body.config).await {
         Ok(_) => get(id, app, who).await,

@@ -56,7 +56,7 @@ pub(super) async fn list_members(project_id: String, app: Arc<App>, who: AuthUse
 
 #[utoipa::path(delete, path = "/api/v1/projects/{id}/members/{user_id}", tag = "team", security(("bearer" = [])),
     params(("id" = String, Path, description = "Project id"), ("user_id" = String, Path, description = "The member's user id")),
-    responses((status = 204, description = "Removed"), (status = 400, description = "The owner cannot be removed", body = ErrorBody),
+    responses((status = 204, description = "Removed"), (status = 409, description = "The owner cannot be removed", body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn remove_member(
     project_id: String,
@@ -70,7 +70,7 @@ pub(super) async fn remove_member(
         return Err(ApiError::owner_only("remove members"));
     }
     if role == Role::Owner && leaving {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::conflict(
             "owner_cannot_leave",
             "The owner cannot leave their project; delete it instead.",
         ));
