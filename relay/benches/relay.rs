@@ -113,6 +113,8 @@ async fn main() {
     let frames: usize = std::env::var("BENCH_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let relay = start();
     let pid = relay.child.id();
+    let fresh = status_kib(pid, "VmRSS:");
+    let fresh_anon = status_kib(pid, "RssAnon:");
     let base = relay.base.clone();
     let ws_base = base.replacen("http://", "ws://", 1);
     let http = reqwest::Client::new();
@@ -208,7 +210,12 @@ async fn main() {
     println!("\nrelay benchmark ({} idle connectors, {} frames per size)\n", n, frames);
     println!("| figure | ours | reference relay |");
     println!("|---|---:|---:|");
-    println!("| RSS idle | {:.1} MiB | 63.1 MiB |", mib(idle));
+    println!(
+        "| RSS idle, just started | {:.1} MiB ({:.1} MiB private, the rest the binary's shared pages) | 63.1 MiB |",
+        mib(fresh),
+        mib(fresh_anon)
+    );
+    println!("| RSS idle, after creating {} devices | {:.1} MiB | |", n + 1, mib(idle));
     println!("| RSS with {n} idle connectors | {:.1} MiB | |", mib(loaded));
     println!("| bytes per idle connector | {:.1} KiB | 13.5 KiB settled, 68 KiB fresh |", per / 1024.0);
     println!("| time to connect {n} connectors (hello → hello_ok) | {connect_secs:.1} s | |");
