@@ -227,7 +227,7 @@ async fn main() {
     }
     println!(
         "\nratios: idle RSS {:.2}× the reference; per connector {:.2}× the reference's settled figure",
-        mib(idle) / 63.1,
+        mib(fresh) / 63.1,
         per / 1024.0 / 13.5
     );
     drop(held);
