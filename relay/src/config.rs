@@ -85,6 +85,17 @@ pub struct Config {
     #[arg(long, env = "PAIR_RATE", default_value_t = 10, value_name = "PER_MINUTE")]
     pub pair_rate: u32,
 
+    /// Seconds between WebSocket pings to connectors and browsers; a peer silent for three
+    /// intervals is dropped (and a connector marked offline). Keep it below any proxy's idle
+    /// timeout (often 60 s).
+    #[arg(long, env = "PING_INTERVAL", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECONDS")]
+    pub ping_interval: u64,
+
+    /// Seconds a client may take to send a request's headers (and an idle keep-alive
+    /// connection may stay open) before the relay closes the connection.
+    #[arg(long, env = "HEADER_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECONDS")]
+    pub header_timeout: u64,
+
     /// Directory of connector binaries served by /functions/v1/download-connector and
     /// /install.sh. Defaults to <data-dir>/dist.
     #[arg(long, env = "DIST_DIR", value_name = "DIR")]

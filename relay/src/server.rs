@@ -80,6 +80,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     println!("privaclaw-relay listening on {scheme}://{local}");
     tracing::info!(database = ?app.db.backend(), data_dir = %app.config.data_dir.display(), "relay ready");
 
+    let header_timeout = Duration::from_secs(app.config.header_timeout);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
@@ -105,7 +106,7 @@ pub async fn run(config: Config) -> Result<(), String> {
                 async move { svc.call(req).await }
             });
             let mut http = http1::Builder::new();
-            http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).max_buf_size(64 * 1024);
+            http.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
             let served = match tls {
                 None => http.serve_connection(TokioIo::new(tcp), svc).with_upgrades().await,
                 Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {

@@ -12,7 +12,7 @@ use crate::app::App;
 use base64::Engine;
 use privaclaw_proto::{Auth, AuthOk, Output, Resize, SessionEnd, SessionRef, SessionStart, encode, kind};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use warp::Filter;
 use warp::filters::BoxedFilter;
@@ -24,7 +24,8 @@ pub fn route(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with(app))
         .map(|up: socket::Upgrade, app: Arc<App>| {
             let viewer = app.hub.next_id();
-            up.reply("browsers", BrowserPeer { app, viewer, opened: Instant::now(), live: None })
+            let ping = Duration::from_secs(app.config.ping_interval);
+            up.reply("browsers", BrowserPeer { app, viewer, opened: Instant::now(), live: None }, ping)
         })
         .boxed()
 }

@@ -14,7 +14,7 @@ use crate::store;
 use privaclaw_proto::{Heartbeat, Hello, HelloOk, SessionEnd, encode, kind};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use warp::Filter;
 use warp::filters::BoxedFilter;
@@ -27,7 +27,8 @@ pub fn route(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(client_ip())
         .map(|up: socket::Upgrade, app: Arc<App>, ip: IpAddr| {
             let hub = app.hub.clone();
-            up.reply("connectors", ConnectorPeer { app, hub, ip, opened: Instant::now(), link: None })
+            let ping = Duration::from_secs(app.config.ping_interval);
+            up.reply("connectors", ConnectorPeer { app, hub, ip, opened: Instant::now(), link: None }, ping)
         })
         .boxed()
 }

@@ -25,9 +25,8 @@ use warp::reply::Response;
 
 pub type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
-const PING_EVERY: Duration = Duration::from_secs(15);
-/// Silence after which a peer is presumed dead (a half-open TCP connection): three pings.
-const DEAD_AFTER: Duration = Duration::from_secs(45);
+/// Pings missed after which a peer is presumed dead (a half-open TCP connection).
+const DEAD_AFTER_PINGS: u32 = 3;
 /// Frames a browser or connector must send first (`hello`/`auth`) arrive within this.
 pub const HANDSHAKE: Duration = Duration::from_secs(10);
 /// A batch of queued frames written before one flush.
@@ -76,8 +75,9 @@ pub fn upgrade() -> impl Filter<Extract = (Upgrade,), Error = warp::Rejection> +
 }
 
 impl Upgrade {
-    /// Completes the handshake and runs `peer` on the socket in its own task.
-    pub fn reply<P: Peer + 'static>(self, what: &str, peer: P) -> Response {
+    /// Completes the handshake and runs `peer` on the socket in its own task, pinging it every
+    /// `ping`.
+    pub fn reply<P: Peer + 'static>(self, what: &str, peer: P, ping: Duration) -> Response {
         let (Some(key), true, Some(on_upgrade)) = (self.key, self.is_websocket, self.on_upgrade) else {
             let body = serde_json::json!({
                 "error": "websocket_required",
@@ -96,7 +96,7 @@ impl Upgrade {
                         .max_message_size(Some(2 * super::frames::MAX_FRAME))
                         .max_frame_size(Some(2 * super::frames::MAX_FRAME));
                     let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-                    serve(ws, peer).await;
+                    serve(ws, peer, ping).await;
                 }
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
             }
@@ -115,12 +115,12 @@ impl Upgrade {
 use warp::Reply;
 
 /// Runs one connection until either side closes it.
-async fn serve<P: Peer>(ws: Ws, mut peer: P) {
+async fn serve<P: Peer>(ws: Ws, mut peer: P, ping: Duration) {
     let (out, inbox) = outbox::channel();
     let (sink, mut stream) = ws.split();
     let epoch = Instant::now();
     let heard = Arc::new(AtomicU64::new(0));
-    let mut writer = tokio::spawn(write_loop(sink, inbox, heard.clone(), epoch, peer.low_water()));
+    let mut writer = tokio::spawn(write_loop(sink, inbox, heard.clone(), epoch, peer.low_water(), ping));
     loop {
         let deadline = peer.deadline();
         let msg = tokio::select! {
@@ -186,8 +186,9 @@ async fn write_loop(
     heard: Arc<AtomicU64>,
     epoch: Instant,
     low: usize,
+    every: Duration,
 ) {
-    let mut ping = tokio::time::interval_at((Instant::now() + PING_EVERY).into(), PING_EVERY);
+    let mut ping = tokio::time::interval_at((Instant::now() + every).into(), every);
     let close = loop {
         let next = tokio::select! {
             biased;
@@ -195,7 +196,7 @@ async fn write_loop(
             o = inbox.rx.recv() => o.ok(),
             _ = ping.tick() => {
                 let silent = epoch.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
-                if silent > DEAD_AFTER {
+                if silent > every * DEAD_AFTER_PINGS {
                     tracing::debug!("peer silent for {}s: closing", silent.as_secs());
                     break None;
                 }
