@@ -16,6 +16,8 @@
 pub mod json;
 pub mod kind;
 pub mod messages;
+#[cfg(feature = "serde")]
+pub mod route;
 
 pub use json::{Fields, ToFields, encode};
 pub use messages::*;
