@@ -201,7 +201,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
 
 /// Lower-cases an email address after checking its shape, exactly as the schema's pattern
 /// says: something, `@`, a domain with a dot inside it, no spaces, one `@`.
-pub(super) fn normalise_email(email: &str) -> ApiResult<String> {
+pub fn normalise_email(email: &str) -> ApiResult<String> {
     let domain_ok =
         |d: &str| !d.starts_with('.') && d.char_indices().any(|(i, c)| c == '.' && i > 0 && i + 1 < d.len());
     let ok = email.len() <= 254

@@ -77,7 +77,8 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-fn validate(slug: &str, body: &SkillConfigBody) -> ApiResult<()> {
+/// Checks a config the way the PrivaClaw skill needs it (public for the fuzz target).
+pub fn validate(slug: &str, body: &SkillConfigBody) -> ApiResult<()> {
     let bad = |m: &str| Err(ApiError::bad_request("invalid_config", m.to_string()));
     if slug != "privaclaw" {
         return bad("skill_slug must be 'privaclaw': the only skill this relay knows.");
