@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900, value_name = "SECONDS")]
     pub access_token_ttl: u64,
 
+    /// Seconds during which a refresh token already exchanged still works once more (a tab
+    /// that closed mid-refresh); after that, presenting it signs the account out everywhere.
+    #[arg(long, env = "REFRESH_REUSE_INTERVAL", default_value_t = 10, value_name = "SECONDS")]
+    pub refresh_reuse_interval: u64,
+
     /// SMTP server for confirmation, reset and invitation emails, e.g.
     /// smtps://user:pass@mail.example.com. Without it accounts are confirmed at sign-up and
     /// links are printed on the console.

@@ -63,7 +63,7 @@ async fn passwords_are_stored_as_argon2id() {
 
 #[tokio::test]
 async fn refresh_tokens_rotate_and_a_replay_signs_everyone_out() {
-    let relay = Relay::start().await;
+    let relay = Relay::start_with(Opts::default().arg("--refresh-reuse-interval").arg("0")).await;
     let u = relay.signup("frank@example.com").await;
     let refresh = |t: &str| {
         relay.call("POST", "/auth/v1/token?grant_type=refresh_token", None, Some(json!({"refresh_token": t})))
@@ -116,6 +116,22 @@ async fn expired_tampered_and_foreign_tokens_are_refused() {
         .await;
     assert_eq!(b.expect("error").await["data"]["code"], "auth_failed");
     assert_eq!(b.closed().await, Some(4001));
+}
+
+#[tokio::test]
+async fn a_token_spent_moments_ago_still_refreshes_once_within_the_reuse_interval() {
+    let relay = Relay::start().await; // 10 s by default
+    let u = relay.signup("tabs@example.com").await;
+    let refresh = |t: &str| {
+        relay.call("POST", "/auth/v1/token?grant_type=refresh_token", None, Some(json!({"refresh_token": t})))
+    };
+    let (s, first) = refresh(&u.refresh).await;
+    assert_eq!(s, 200);
+    // Another tab still holds the old token: it works, and nobody is signed out.
+    let (s, second) = refresh(&u.refresh).await;
+    assert_eq!(s, 200, "{second}");
+    assert_eq!(refresh(first["refresh_token"].as_str().unwrap()).await.0, 200);
+    assert_eq!(refresh(second["refresh_token"].as_str().unwrap()).await.0, 200);
 }
 
 #[tokio::test]

@@ -376,7 +376,7 @@ async fn refresh_grant(app: &App, body: TokenRequest) -> ApiResult<TokenResponse
         .ok_or_else(|| ApiError::bad_request("invalid_request", "Send {\"refresh_token\": \"…\"}."))?;
     let invalid =
         |why: &str| ApiError::bad_request("invalid_grant", format!("Invalid Refresh Token: {why}. Sign in again."));
-    match app.db.use_refresh_token(&secrets::hash(&token)).await? {
+    match app.db.use_refresh_token(&secrets::hash(&token), app.config.refresh_reuse_interval as i64).await? {
         RefreshUse::Rotated(user_id) => {
             let user = app.db.user_by_id(&user_id).await?.ok_or_else(|| invalid("the account no longer exists"))?;
             session_for(app, &user).await

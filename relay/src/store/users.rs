@@ -122,31 +122,36 @@ impl Db {
     }
 
     /// Spends a refresh token. The conditional UPDATE makes two concurrent uses of one token
-    /// yield one winner; the loser is treated as a replay.
-    pub async fn use_refresh_token(&self, token_hash: &str) -> DbResult<RefreshUse> {
+    /// yield one winner. A token spent by rotation less than `reuse` seconds ago still works
+    /// (a browser tab closed before it stored the new token, and another tab presents the
+    /// old one); later, presenting it is a replay and revokes every token of the account.
+    pub async fn use_refresh_token(&self, token_hash: &str, reuse: i64) -> DbResult<RefreshUse> {
+        let now = now_unix();
         let spent: Option<String> = sqlx::query_scalar(
-            "UPDATE refresh_tokens SET revoked = 1
+            "UPDATE refresh_tokens SET revoked = 1, spent_at = $2
              WHERE token_hash = $1 AND revoked = 0 AND expires_at > $2
              RETURNING user_id",
         )
         .bind(token_hash)
-        .bind(now_unix())
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
         if let Some(user_id) = spent {
             return Ok(RefreshUse::Rotated(user_id));
         }
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT user_id FROM refresh_tokens WHERE token_hash = $1 AND revoked = 1")
+        let known: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT user_id, spent_at FROM refresh_tokens WHERE token_hash = $1 AND revoked = 1")
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?;
         match known {
-            Some(user_id) => {
+            Some((user_id, Some(at))) if now - at < reuse => Ok(RefreshUse::Rotated(user_id)),
+            Some((user_id, Some(_))) => {
                 self.revoke_refresh_tokens(&user_id).await?;
                 Ok(RefreshUse::Replayed)
             }
-            None => Ok(RefreshUse::Invalid),
+            // Signed out (or revoked after a replay): simply no longer valid.
+            Some((_, None)) | None => Ok(RefreshUse::Invalid),
         }
     }
 
