@@ -1,0 +1,46 @@
+// Times, durations, why sessions end, and shell words, as people read them (their locale,
+// their time zone).
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const relativeTime = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+
+export function when(iso) {
+  return iso ? dateTime.format(new Date(iso)) : '—';
+}
+
+/** "3 minutes ago", "yesterday"… */
+export function ago(iso) {
+  if (!iso) return 'never';
+  const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
+  for (const [unit, size] of [['day', 86400], ['hour', 3600], ['minute', 60]]) {
+    if (Math.abs(seconds) >= size) return relativeTime.format(Math.round(seconds / size), unit);
+  }
+  return 'just now';
+}
+
+/** "45 s", "12 min", "2 h 05 min" between two ISO times (the second defaults to now). */
+export function duration(startIso, endIso) {
+  const s = Math.max(0, Math.round(((endIso ? new Date(endIso) : new Date()) - new Date(startIso)) / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  return `${Math.floor(s / 3600)} h ${String(Math.round((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/** One word for a POSIX shell, quoted only when it needs to be. */
+export function shellWord(s) {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`;
+}
+
+const END_REASONS = {
+  exit: 'the shell exited',
+  user_exit: 'ended by a user',
+  timeout: 'nobody was watching it',
+  connector_disconnected: 'the device disconnected',
+  device_removed: 'the device was removed',
+  shutdown: 'the relay restarted',
+  pty_error: 'the device could not start a shell',
+};
+
+export function endReason(reason) {
+  return END_REASONS[reason] ?? (reason || 'ended');
+}

@@ -1,0 +1,41 @@
+// What to run on a new machine: the device's one-time pairing code and the exact commands
+// for this relay (the one-line installer, or pairing an installed connector by hand), each
+// with a copy button. The dialog notices when the device comes online.
+import { h } from '../dom.js';
+import * as events from '../events.js';
+import { shellWord } from '../format.js';
+import { codeBlock } from './copy.js';
+import { formDialog } from './dialog.js';
+
+function pairingCommands(code, name) {
+  const origin = location.origin;
+  return {
+    install: `curl -fsSL ${origin}/install.sh | sh -s -- --pair ${code}`,
+    manual: `relay-connector --pair ${code} --api ${origin}/functions/v1 --name ${shellWord(name)}\nrelay-connector`,
+  };
+}
+
+export function showPairing(device) {
+  const cmds = pairingCommands(device.pairing_code, device.name);
+  const expires = device.pairing_code_expires_at ? new Date(device.pairing_code_expires_at * 1000) : null;
+  const live = h('p', { class: 'muted', role: 'status' }, 'Waiting for the connector…');
+  const done = new AbortController();
+  events.on('device_status', (e) => {
+    if (e.device_id !== device.id || e.status !== 'online') return;
+    live.className = 'form-note';
+    live.textContent = `${device.name} is online. You can close this and connect.`;
+  }, { signal: done.signal });
+  return formDialog({
+    title: `Pair “${device.name}”`,
+    body: [
+      h('p', null, 'Run one of these on the machine. The code works once, for 24 hours.'),
+      h('div', { class: 'pairing-code', 'aria-label': 'Pairing code', dataset: { code: device.pairing_code } }, device.pairing_code),
+      expires && h('p', { class: 'muted' }, `Valid until ${expires.toLocaleString()}.`),
+      codeBlock(cmds.install, 'Install, pair and start as a service (Linux, as root)'),
+      codeBlock(cmds.manual, 'Or pair an installed relay-connector, then run it'),
+      live,
+    ],
+    submitLabel: 'Done',
+    cancelLabel: null,
+  }).finally(() => done.abort());
+}

@@ -1,0 +1,24 @@
+// Session history as a table: device, who opened it, start, end or duration, status and why
+// it ended. Active sessions get an Open link, so a team mate can join a running terminal.
+import { h } from '../dom.js';
+import { when, duration, endReason } from '../format.js';
+import { statusBadge } from './status.js';
+
+export function sessionsTable(rows) {
+  const cell = (label, ...content) => h('td', { 'data-label': label }, content);
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'responsive-table' },
+    h('thead', null, h('tr', null,
+      ['Device', 'User', 'Started', 'Ended', 'Duration', 'Status'].map((t) => h('th', { scope: 'col' }, t)),
+      h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
+    h('tbody', null, rows.map((s) => h('tr', null,
+      cell('Device', s.device_name),
+      cell('User', s.user_email),
+      cell('Started', when(s.started_at)),
+      cell('Ended', s.ended_at ? when(s.ended_at) : '—'),
+      cell('Duration', duration(s.started_at, s.ended_at)),
+      cell('Status', statusBadge(s.status), s.end_reason && h('span', { class: 'muted' }, ` ${endReason(s.end_reason)}`)),
+      cell('', s.status === 'active' && h('a', {
+        class: 'btn btn-sm',
+        href: `/terminal/${encodeURIComponent(s.device_id)}/${encodeURIComponent(s.id)}`,
+      }, 'Open')))))));
+}

@@ -1,0 +1,286 @@
+// Everything around the terminal, against the real relay: the public pages and docs,
+// signing in and out, a password reset from the link the relay prints, a team (invite,
+// added or invited, cancel, remove) and what a member may not do — no owner buttons, and
+// the API refuses anyway — escaping of names, the terminal page of a relay built without
+// xterm.js, settings, and the AI-node configurations.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRelay, call } from './support/relay.mjs';
+import { launch, watch, expected } from './support/browser.mjs';
+import { signIn } from './support/ui.mjs';
+
+const OWNER = 'owner@example.com';
+const MEMBER = 'member@example.com';
+const PASSWORD = 'first password';
+const NEW_PASSWORD = 'second password';
+// A name written to break out of markup if it were ever parsed as HTML.
+const NASTY = '<img src=x onerror="window.pwned=1">';
+
+let relay;
+let browser;
+let owner;
+let problems;
+let project;
+let device;
+let memberToken;
+
+const api = (method, path, token, body) => call(relay, method, path, { token, body });
+const token = async (email, password) => (await api('POST', '/auth/v1/token?grant_type=password', null, { email, password })).body.access_token;
+
+before(async () => {
+  relay = await startRelay();
+  browser = await launch();
+  const context = await browser.newContext({ baseURL: relay.url, viewport: { width: 1280, height: 800 } });
+  problems = watch(context);
+  owner = await context.newPage();
+  for (const email of [OWNER, MEMBER, 'third@example.com']) {
+    assert.equal((await api('POST', '/auth/v1/signup', null, { email, password: PASSWORD })).status, 200);
+  }
+  const ownerToken = await token(OWNER, PASSWORD);
+  memberToken = await token(MEMBER, PASSWORD);
+  project = (await api('POST', '/api/v1/projects', ownerToken, { name: 'Shared' })).body;
+  device = (await api('POST', `/api/v1/projects/${project.id}/devices`, ownerToken, { name: 'shared-box' })).body;
+});
+
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+});
+
+test('public pages: landing, docs, llms.txt, not found', async () => {
+  await owner.goto('/docs');
+  await owner.getByRole('heading', { name: 'Getting started', level: 2 }).waitFor();
+  for (const heading of ['The connector', 'Install', 'Troubleshooting', 'FAQ']) {
+    await owner.getByRole('heading', { name: heading, exact: true }).waitFor();
+  }
+  // Commands in the docs carry this relay's own address.
+  const install = owner.locator('pre', { hasText: `curl -fsSL ${relay.url}/install.sh` });
+  assert.equal(await install.count(), 2);
+  await owner.getByRole('navigation', { name: 'Documentation' }).getByRole('link', { name: 'FAQ' }).click();
+  assert.ok(owner.url().endsWith('/docs#faq'));
+  for (const file of ['/llms.txt', '/llms-full.txt']) {
+    const res = await owner.request.get(file);
+    assert.equal(res.status(), 200);
+    assert.match(res.headers()['content-type'], /^text\/plain/);
+    assert.match(await res.text(), /^# PrivaClaw/);
+  }
+  await owner.goto('/no/such/page');
+  await owner.getByRole('heading', { name: 'Page not found' }).waitFor();
+});
+
+test('private pages send people to sign in and back', async () => {
+  await owner.goto(`/project/${project.id}`);
+  await owner.waitForURL(`**/auth?next=${encodeURIComponent(`/project/${project.id}`)}`);
+  await owner.getByLabel('Email').fill(OWNER);
+  await owner.getByLabel('Password').fill('not the password');
+  await owner.getByRole('tabpanel').getByRole('button', { name: 'Sign in' }).click();
+  await owner.getByRole('alert').filter({ hasText: 'Invalid login credentials' }).waitFor();
+  expected(problems, /grant_type=password/);
+  await owner.getByLabel('Password').fill(PASSWORD);
+  await owner.getByRole('tabpanel').getByRole('button', { name: 'Sign in' }).click();
+  await owner.waitForURL(`**/project/${project.id}`);
+  await owner.getByRole('heading', { name: 'Shared' }).waitFor();
+});
+
+test('sign out, then reset the password from the link the relay prints', async () => {
+  await owner.getByRole('button', { name: 'Sign out' }).click();
+  await owner.waitForURL((u) => u.pathname === '/auth');
+  assert.equal(await owner.evaluate(() => localStorage.getItem('privaclaw.session')), null);
+  await owner.getByRole('tab', { name: 'Forgot password' }).click();
+  await owner.getByLabel('Email').fill(OWNER);
+  await owner.getByRole('button', { name: 'Send reset link' }).click();
+  await owner.getByText('a reset link is on its way').waitFor();
+  const [link] = await relay.waitFor(/http:\/\/\S+\/reset-password\?token=[\w-]+/);
+  await owner.goto(link);
+  // The one-time token leaves the address bar at once.
+  await owner.waitForURL((u) => u.pathname === '/reset-password' && u.search === '');
+  await owner.getByLabel('New password').fill(NEW_PASSWORD);
+  await owner.getByLabel('Repeat it').fill(NEW_PASSWORD);
+  await owner.getByRole('button', { name: 'Set password and sign in' }).click();
+  await owner.waitForURL('**/dashboard');
+  assert.equal((await api('POST', '/auth/v1/token?grant_type=password', null, { email: OWNER, password: PASSWORD })).status, 400);
+  await owner.getByRole('button', { name: 'Sign out' }).click();
+  await owner.waitForURL((u) => u.pathname === '/auth');
+  await signIn(owner, OWNER, NEW_PASSWORD, `/project/${project.id}?tab=team`);
+});
+
+test('team: invite shows added or invited, cancel an invitation, remove a member', async () => {
+  const result = owner.getByRole('form', { name: 'Invite someone' }).getByRole('status');
+  const invite = async (email) => {
+    await owner.getByLabel('Email').fill(email);
+    await owner.getByRole('button', { name: 'Invite', exact: true }).click();
+    await result.filter({ hasText: email }).waitFor();
+    return result.locator('[data-status]').getAttribute('data-status');
+  };
+  const members = owner.getByRole('list', { name: 'Members' });
+  assert.equal(await invite(MEMBER), 'added');
+  await members.getByText(MEMBER).waitFor();
+  assert.equal(await invite('newcomer@example.com'), 'invited');
+  const pending = owner.getByRole('list', { name: 'Pending invitations' });
+  await pending.getByText('newcomer@example.com').waitFor();
+  await owner.getByRole('button', { name: 'Cancel the invitation of newcomer@example.com' }).click();
+  await pending.waitFor({ state: 'detached' });
+
+  assert.equal(await invite('third@example.com'), 'added');
+  await owner.getByRole('button', { name: 'Remove: third@example.com' }).click();
+  await owner.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await members.getByText('third@example.com').waitFor({ state: 'detached' });
+  await members.getByText(MEMBER).waitFor();
+});
+
+test('names are shown as text, never as markup', async () => {
+  await owner.getByRole('tab', { name: 'Devices' }).click();
+  await owner.getByRole('button', { name: 'Rename: shared-box' }).click();
+  await owner.getByLabel('Device name').fill(NASTY);
+  await owner.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+  await owner.locator('li[data-device-id] .item-title', { hasText: NASTY }).waitFor();
+  assert.equal(await owner.locator('img[src="x"]').count(), 0);
+  assert.equal(await owner.evaluate(() => window.pwned), undefined);
+});
+
+test('devices: a new pairing code replaces the old one; delete', async () => {
+  const oldCode = device.pairing_code;
+  await owner.getByRole('button', { name: `New pairing code: ${NASTY}` }).click();
+  await owner.getByRole('dialog').getByRole('button', { name: 'Make a new code' }).click();
+  const dialog = owner.getByRole('dialog', { name: `Pair “${NASTY}”` });
+  const code = (await dialog.locator('.pairing-code').textContent()).trim();
+  assert.notEqual(code, oldCode);
+  await dialog.getByRole('button', { name: 'Done' }).click();
+  const refused = await api('POST', '/functions/v1/pair-device', null, { pairing_code: oldCode });
+  assert.equal(refused.status, 401, 'the old code no longer pairs');
+  await owner.getByRole('button', { name: `Show code: ${NASTY}` }).click();
+  assert.equal((await owner.getByRole('dialog').locator('.pairing-code').textContent()).trim(), code);
+  await owner.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
+
+  // Added elsewhere (here: through the API), it appears live; then the owner deletes it.
+  const ownerToken = await token(OWNER, NEW_PASSWORD);
+  await api('POST', `/api/v1/projects/${project.id}/devices`, ownerToken, { name: 'spare' });
+  await owner.getByRole('button', { name: 'Delete: spare' }).click();
+  await owner.getByRole('dialog').getByRole('button', { name: 'Delete device' }).click();
+  await owner.locator('li[data-device-id]', { hasText: 'spare' }).waitFor({ state: 'detached' });
+});
+
+test('projects: create and delete', async () => {
+  await owner.goto('/projects');
+  await owner.getByRole('button', { name: 'New project' }).click();
+  await owner.getByLabel('Project name').fill('Short-lived');
+  await owner.getByRole('button', { name: 'Create project' }).click();
+  await owner.getByRole('heading', { name: 'Short-lived' }).waitFor();
+  await owner.getByRole('button', { name: 'Delete project' }).click();
+  await owner.getByRole('dialog').getByRole('button', { name: 'Delete project' }).click();
+  await owner.waitForURL('**/projects');
+  await owner.getByRole('link', { name: /Shared/ }).waitFor();
+  assert.equal(await owner.getByRole('link', { name: /Short-lived/ }).count(), 0);
+});
+
+test('a relay built without xterm.js says how to add it', async () => {
+  await owner.route('**/vendor/xterm/**', (r) => r.fulfill({ status: 404, body: '' }));
+  await owner.goto(`/terminal/${device.id}/00000000-0000-4000-8000-000000000000`);
+  await owner.getByRole('heading', { name: 'The terminal is not installed on this relay' }).waitFor();
+  await owner.locator('pre', { hasText: 'scripts/web-assets' }).waitFor();
+  await owner.unroute('**/vendor/xterm/**');
+  expected(problems, /\/vendor\/xterm\//);
+});
+
+test('a member sees the project without owner controls, and the API refuses anyway', async () => {
+  const context = await browser.newContext({ baseURL: relay.url, viewport: { width: 1280, height: 800 } });
+  const memberProblems = watch(context);
+  const member = await context.newPage();
+  await signIn(member, MEMBER, PASSWORD);
+  await member.getByRole('link', { name: 'Projects', exact: true }).click();
+  await member.getByRole('link', { name: /Shared\s*Member/ }).click();
+  await member.locator('li[data-device-id] .item-title', { hasText: NASTY }).waitFor();
+  await member.getByRole('button', { name: `Connect to ${NASTY}` }).waitFor();
+  for (const name of ['Add device', 'Delete', 'Rename', 'New pairing code', 'Delete project']) {
+    assert.equal(await member.getByRole('button', { name, exact: false }).count(), 0, `no "${name}" button for a member`);
+  }
+  await member.getByRole('tab', { name: 'Team' }).click();
+  await member.getByRole('list', { name: 'Members' }).getByText(OWNER).waitFor();
+  assert.equal(await member.getByRole('form', { name: 'Invite someone' }).count(), 0);
+  assert.equal(await member.getByRole('button', { name: /^Remove/ }).count(), 0);
+  await member.getByRole('button', { name: `Leave: ${MEMBER}` }).waitFor();
+
+  const refused = await api('DELETE', `/api/v1/devices/${device.id}`, memberToken);
+  assert.equal(refused.status, 403);
+  assert.match(refused.body.message, /Only the project's owner/);
+  assert.equal((await api('GET', `/api/v1/devices/${device.id}`, memberToken)).status, 200, 'the device is still there');
+  await context.close();
+  assert.deepEqual(memberProblems, []);
+});
+
+test('someone invited by email joins when they sign up', async () => {
+  const ownerToken = await token(OWNER, NEW_PASSWORD);
+  const invited = await api('POST', '/functions/v1/invite-member', ownerToken, { project_id: project.id, email: 'late@example.com' });
+  assert.equal(invited.body.status, 'invited');
+  const context = await browser.newContext({ baseURL: relay.url });
+  const lateProblems = watch(context);
+  const late = await context.newPage();
+  await late.goto('/auth?mode=signup');
+  await late.getByLabel('Email').fill('late@example.com');
+  await late.getByLabel('Password').fill(PASSWORD);
+  await late.getByRole('button', { name: 'Create account' }).click();
+  await late.waitForURL('**/dashboard');
+  await late.getByRole('heading', { name: 'Devices' }).waitFor();
+  await late.getByText(`Shared · waiting for pairing`).waitFor();
+  await context.close();
+  assert.deepEqual(lateProblems, []);
+});
+
+test('settings: display name', async () => {
+  await owner.goto('/settings');
+  await owner.getByLabel('Display name').fill('Ada <Owner>');
+  await owner.getByRole('button', { name: 'Save profile' }).click();
+  await owner.locator('.toast', { hasText: 'Profile saved.' }).waitFor();
+  await owner.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Ada <Owner>' }).waitFor();
+  await owner.reload();
+  assert.equal(await owner.getByLabel('Display name').inputValue(), 'Ada <Owner>');
+});
+
+test('AI nodes: create with checks, edit, switch, test the connection, delete', async () => {
+  // A stand-in relay that accepts the WebSocket handshake, for "Test connection" below.
+  await owner.routeWebSocket('wss://relay.test/connect', () => {});
+  await owner.goto('/skill/privaclaw');
+  await owner.getByRole('heading', { name: 'No node selected' }).waitFor();
+  await owner.getByRole('button', { name: 'New node' }).first().click();
+  const form = owner.getByRole('form', { name: 'New node' });
+  await form.getByLabel('Name').fill('prod');
+  await form.getByLabel('Node ID').fill('prod-node-01');
+  await form.getByLabel('Relay URL').fill('http://relay.test');
+  await form.getByLabel('Auth token').fill('short');
+  await form.getByRole('button', { name: 'Create node' }).click();
+  assert.equal(await form.getByLabel('Auth token').evaluate((el) => el.validity.tooShort), true, 'the browser holds a short token back');
+  await form.getByLabel('Auth token').fill('a-long-enough-secret');
+  await form.getByRole('button', { name: 'Create node' }).click();
+  await form.getByRole('alert').filter({ hasText: 'must start with wss:// or https://' }).waitFor();
+  await form.getByLabel('Relay URL').fill('wss://relay.test');
+  await form.getByRole('button', { name: 'Create node' }).click();
+  const nodes = owner.getByRole('list', { name: 'Nodes' });
+  await nodes.getByRole('button', { name: /prod/ }).waitFor();
+  await owner.locator('pre', { hasText: '"node_id": "prod-node-01"' }).waitFor();
+
+  await owner.getByRole('button', { name: 'Test connection' }).click();
+  await owner.getByText(/WebSocket connected in \d+ ms/).waitFor();
+
+  await owner.getByRole('button', { name: 'New node' }).first().click();
+  const second = owner.getByRole('form', { name: 'New node' });
+  await second.getByLabel('Name').fill('laptop');
+  await second.getByLabel('Auth token').fill('another-secret');
+  await second.getByRole('button', { name: 'Create node' }).click();
+  await owner.getByRole('form', { name: 'Node laptop' }).waitFor();
+  const uuid = await owner.getByRole('form', { name: 'Node laptop' }).getByLabel('Node ID').inputValue();
+  assert.match(uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+
+  await nodes.getByRole('button', { name: /prod/ }).click();
+  const prod = owner.getByRole('form', { name: 'Node prod' });
+  await prod.getByLabel('Name').fill('production');
+  await prod.getByRole('button', { name: 'Save changes' }).click();
+  await nodes.getByRole('button', { name: /production/ }).waitFor();
+  await owner.getByRole('button', { name: 'Delete', exact: true }).click();
+  await owner.getByRole('dialog').getByRole('button', { name: 'Delete node' }).click();
+  await nodes.getByRole('button', { name: /production/ }).waitFor({ state: 'detached' });
+  await owner.getByRole('form', { name: 'Node laptop' }).waitFor();
+});
+
+test('no console errors, no failed requests', () => {
+  assert.deepEqual(problems, []);
+});

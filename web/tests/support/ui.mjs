@@ -1,0 +1,52 @@
+// Steps a person takes in the app, shared by the browser tests: signing in through the form,
+// and reading and typing into the terminal the way the page renders it.
+
+export async function signIn(page, email, password, next = '/dashboard') {
+  await page.goto(`/auth?next=${encodeURIComponent(next)}`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('tabpanel').getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((u) => u.pathname + u.search === next);
+}
+
+/** The terminal's connection pill ("Connected", "Reconnecting in 1 s", …). */
+export const connection = (page) => page.locator('.term-title .status');
+
+/** The size the page shows, as [cols, rows]. */
+export async function shownSize(page) {
+  const text = await page.locator('.term-meta[title="Columns × rows"]').textContent();
+  return text.split('×').map(Number);
+}
+
+// xterm's DOM renderer draws each visible row as one element, padded with blanks (and the
+// cursor); an anchored pattern is matched as if the row were trimmed.
+const rows = (page, re) => page.locator('.xterm-rows > div')
+  .filter({ hasText: new RegExp(re.source.replace(/^\^/, '^\\s*').replace(/\$$/, '\\s*$'), re.flags) });
+
+/**
+ * Waits until `count` visible terminal rows match `re` (a whole row: anchor it with ^ and $);
+ * returns the match in the last of them.
+ */
+export async function waitForRow(page, re, { count = 1, timeout = 15_000 } = {}) {
+  const row = rows(page, re).nth(count - 1);
+  await row.waitFor({ timeout });
+  return re.exec((await row.textContent()).replace(/\s+/g, ' ').trim());
+}
+
+/** Types a command into the focused terminal and presses Enter. */
+export async function run(page, command) {
+  await page.keyboard.type(command);
+  await page.keyboard.press('Enter');
+}
+
+/** Searches the scrollback with the page's search bar; returns the count it shows. */
+export async function search(page, query) {
+  const box = page.getByRole('searchbox', { name: 'Search the terminal' });
+  if (!(await box.isVisible())) await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await box.fill(query);
+  const count = page.locator('.term-search .count');
+  await count.filter({ hasText: /\S/ }).waitFor();
+  const text = await count.textContent();
+  await box.press('Escape');
+  return text;
+}
