@@ -6,7 +6,9 @@
 //! never a truncated one, and the secret is never readable by others, not even briefly.
 
 use miniserde::{Deserialize, Serialize, json};
-use std::fs::{self, File, OpenOptions};
+#[cfg(not(windows))]
+use std::fs::OpenOptions;
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -62,15 +64,117 @@ pub fn save(path: &Path, config: &Config) -> io::Result<()> {
     Ok(())
 }
 
-/// Creates `path` with mode 0600 from the start (no chmod window) and flushes it to disk.
+/// Creates `path` readable by its owner only from the start (no chmod window) and flushes
+/// it to disk: mode 0600 on Unix, on Windows a protected DACL granting the current user alone.
 fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file: File = options.open(path)?;
+    let mut file: File = {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path)?
+    };
+    #[cfg(windows)]
+    let mut file: File = owner_only::create_new(path)?;
+    #[cfg(not(any(unix, windows)))]
+    let mut file: File = OpenOptions::new().write(true).create_new(true).open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// Files only the current Windows user can open. A file created in the profile would inherit
+/// the profile's ACL (SYSTEM, Administrators and the user); this one gets a protected DACL
+/// (no inherited entries) with a single entry, the user with full access, at creation.
+#[cfg(windows)]
+mod owner_only {
+    use std::fs::File;
+    use std::io;
+    use std::mem::{size_of, zeroed};
+    use std::os::windows::ffi::OsStrExt;
+    use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+    use std::path::Path;
+    use std::ptr::null_mut;
+    use windows_sys::Win32::Foundation::{GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE};
+    use windows_sys::Win32::Security::{
+        ACCESS_ALLOWED_ACE, ACL, ACL_REVISION, AddAccessAllowedAce, GetLengthSid, GetTokenInformation, InitializeAcl,
+        InitializeSecurityDescriptor, PSID, SE_DACL_PROTECTED, SECURITY_ATTRIBUTES, SECURITY_DESCRIPTOR,
+        SetSecurityDescriptorControl, SetSecurityDescriptorDacl, TOKEN_QUERY, TOKEN_USER, TokenUser,
+    };
+    use windows_sys::Win32::Storage::FileSystem::{CREATE_NEW, CreateFileW, FILE_ALL_ACCESS, FILE_ATTRIBUTE_NORMAL};
+    use windows_sys::Win32::System::SystemServices::SECURITY_DESCRIPTOR_REVISION;
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+    fn check(ok: i32) -> io::Result<()> {
+        if ok == 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
+    /// The process token's TOKEN_USER (which holds the user's SID), in pointer-aligned storage.
+    pub struct CurrentUser(Vec<usize>);
+
+    impl CurrentUser {
+        pub fn get() -> io::Result<CurrentUser> {
+            let mut token: HANDLE = null_mut();
+            // SAFETY: the pseudo handle of this process and an out pointer to a local.
+            check(unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) })?;
+            // SAFETY: OpenProcessToken succeeded: a fresh handle nothing else owns.
+            let token = unsafe { OwnedHandle::from_raw_handle(token) };
+            let mut len = 0;
+            // SAFETY: a null buffer asks for the size only; the call "fails" by design.
+            unsafe { GetTokenInformation(token.as_raw_handle(), TokenUser, null_mut(), 0, &mut len) };
+            let mut buf = vec![0usize; (len as usize).div_ceil(size_of::<usize>()).max(1)];
+            // SAFETY: `buf` holds at least `len` writable, pointer-aligned bytes.
+            check(unsafe {
+                GetTokenInformation(token.as_raw_handle(), TokenUser, buf.as_mut_ptr().cast(), len, &mut len)
+            })?;
+            Ok(CurrentUser(buf))
+        }
+
+        pub fn sid(&self) -> PSID {
+            // SAFETY: the buffer starts with the TOKEN_USER that GetTokenInformation wrote; its
+            // SID points into the same buffer, which lives as long as `self`.
+            unsafe { (*self.0.as_ptr().cast::<TOKEN_USER>()).User.Sid }
+        }
+    }
+
+    /// Creates `path` (it must not exist) for writing, owner-only from the first moment.
+    pub fn create_new(path: &Path) -> io::Result<File> {
+        let user = CurrentUser::get()?;
+        let sid = user.sid();
+        // SAFETY: a valid SID from the token.
+        let sid_len = unsafe { GetLengthSid(sid) } as usize;
+        let acl_len = size_of::<ACL>() + size_of::<ACCESS_ALLOWED_ACE>() - size_of::<u32>() + sid_len;
+        let mut acl_buf = vec![0usize; acl_len.div_ceil(size_of::<usize>())];
+        let acl = acl_buf.as_mut_ptr().cast::<ACL>();
+        // SAFETY: `acl` points to `acl_len` writable, aligned bytes; `sid` is valid.
+        unsafe {
+            check(InitializeAcl(acl, acl_len as u32, ACL_REVISION))?;
+            check(AddAccessAllowedAce(acl, ACL_REVISION, FILE_ALL_ACCESS, sid))?;
+        }
+        // SAFETY: plain data, initialised by the call below.
+        let mut sd: SECURITY_DESCRIPTOR = unsafe { zeroed() };
+        let psd = (&raw mut sd).cast();
+        // SAFETY: `sd` and `acl` outlive every use of `psd` (the CreateFileW call).
+        unsafe {
+            check(InitializeSecurityDescriptor(psd, SECURITY_DESCRIPTOR_REVISION))?;
+            check(SetSecurityDescriptorDacl(psd, 1, acl, 0))?;
+            check(SetSecurityDescriptorControl(psd, SE_DACL_PROTECTED, SE_DACL_PROTECTED))?;
+        }
+        let attributes = SECURITY_ATTRIBUTES {
+            nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
+            lpSecurityDescriptor: psd,
+            bInheritHandle: 0,
+        };
+        let name: Vec<u16> = path.as_os_str().encode_wide().chain(Some(0)).collect();
+        // SAFETY: a NUL-terminated path and security attributes that live across the call.
+        let handle = unsafe {
+            CreateFileW(name.as_ptr(), GENERIC_WRITE, 0, &attributes, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, null_mut())
+        };
+        if handle == INVALID_HANDLE_VALUE {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: CreateFileW succeeded: a fresh handle nothing else owns.
+        Ok(File::from(unsafe { OwnedHandle::from_raw_handle(handle) }))
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +206,8 @@ mod tests {
             let mode = fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        #[cfg(windows)]
+        windows_acl::assert_owner_only(&path);
         let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["cfg.json"], "the temporary file must be gone");
         fs::remove_dir_all(&dir).unwrap();
@@ -123,5 +229,71 @@ mod tests {
         fs::write(&path, r#"{"device_id":"d"}"#).unwrap();
         assert!(load(&path).unwrap_err().contains("--pair CODE"));
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Reads a file's DACL back. Windows: protected, one entry, the current user. Wine keeps
+    /// no DACL of its own: it derives one from the Unix mode (the user, plus SYSTEM, for
+    /// 0600), so there the check is that nobody but the user and SYSTEM is in it.
+    #[cfg(windows)]
+    mod windows_acl {
+        use super::super::owner_only::CurrentUser;
+        use std::os::windows::ffi::OsStrExt;
+        use std::path::Path;
+        use std::ptr::null_mut;
+        use windows_sys::Win32::Security::{
+            ACCESS_ALLOWED_ACE, ACL, DACL_SECURITY_INFORMATION, EqualSid, GetAce, GetFileSecurityW,
+            GetSecurityDescriptorControl, GetSecurityDescriptorDacl, IsWellKnownSid, SE_DACL_PROTECTED,
+            WinLocalSystemSid,
+        };
+        use windows_sys::Win32::Storage::FileSystem::FILE_ALL_ACCESS;
+        use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
+        use windows_sys::Win32::System::SystemServices::ACCESS_ALLOWED_ACE_TYPE;
+
+        fn under_wine() -> bool {
+            // SAFETY: NUL-terminated names; ntdll is always loaded.
+            unsafe {
+                GetProcAddress(GetModuleHandleA(c"ntdll.dll".as_ptr().cast()), c"wine_get_version".as_ptr().cast())
+                    .is_some()
+            }
+        }
+
+        pub fn assert_owner_only(path: &Path) {
+            let wine = under_wine();
+            let user = CurrentUser::get().unwrap();
+            let name: Vec<u16> = path.as_os_str().encode_wide().chain(Some(0)).collect();
+            let mut len = 0;
+            // SAFETY: size query with a null buffer, then a read into a large enough one.
+            unsafe { GetFileSecurityW(name.as_ptr(), DACL_SECURITY_INFORMATION, null_mut(), 0, &mut len) };
+            let mut sd = vec![0usize; (len as usize).div_ceil(8).max(1)];
+            let psd = sd.as_mut_ptr().cast();
+            // SAFETY: every pointer refers to live locals; `sd` outlives the ACE reads.
+            unsafe {
+                assert_ne!(GetFileSecurityW(name.as_ptr(), DACL_SECURITY_INFORMATION, psd, len, &mut len), 0);
+                let (mut present, mut defaulted, mut acl): (i32, i32, *mut ACL) = (0, 0, null_mut());
+                assert_ne!(GetSecurityDescriptorDacl(psd, &mut present, &mut acl, &mut defaulted), 0);
+                assert!(present == 1 && !acl.is_null(), "the file must have a DACL");
+                let (mut control, mut revision) = (0u16, 0u32);
+                assert_ne!(GetSecurityDescriptorControl(psd, &mut control, &mut revision), 0);
+                if !wine {
+                    assert_ne!(control & SE_DACL_PROTECTED, 0, "the DACL must not inherit the profile's entries");
+                    assert_eq!((*acl).AceCount, 1, "one entry: the user");
+                }
+                let mut users = 0;
+                for i in 0..u32::from((*acl).AceCount) {
+                    let mut ace: *mut core::ffi::c_void = null_mut();
+                    assert_ne!(GetAce(acl, i, &mut ace), 0);
+                    let ace = ace.cast::<ACCESS_ALLOWED_ACE>();
+                    let sid = (&raw mut (*ace).SidStart).cast();
+                    if EqualSid(sid, user.sid()) != 0 {
+                        assert_eq!(u32::from((*ace).Header.AceType), ACCESS_ALLOWED_ACE_TYPE);
+                        assert_eq!((*ace).Mask & FILE_ALL_ACCESS, FILE_ALL_ACCESS);
+                        users += 1;
+                    } else {
+                        assert!(wine && IsWellKnownSid(sid, WinLocalSystemSid) != 0, "entry {i} is not the user");
+                    }
+                }
+                assert_eq!(users, 1, "the user must have access");
+            }
+        }
     }
 }

@@ -67,7 +67,8 @@ struct Cli {
     #[argh(option, arg_name = "PATH")]
     config: Option<PathBuf>,
 
-    /// shell for terminal sessions (default: $SHELL, else /bin/sh)
+    /// shell for terminal sessions (default: $SHELL, else /bin/sh; on Windows: PowerShell,
+    /// else %COMSPEC%)
     #[argh(option, arg_name = "PATH")]
     shell: Option<PathBuf>,
 
@@ -169,10 +170,15 @@ fn pair(code: &str, api: Option<&str>, name: &str, config_path: &Path, tls: &Tls
         "Paired: this machine is device {} on {}.\n\
          Credentials saved to {} (readable by you only).\n\
          Start the connector with: {start}\n\
-         or, if it is installed as a service: systemctl start relay-connector",
+         or, if it is installed as a service: {service}",
         config.device_id,
         config.relay_url,
         config_path.display(),
+        service = if cfg!(windows) {
+            "schtasks /Run /TN relay-connector"
+        } else {
+            "systemctl restart relay-connector (OpenRC: rc-service relay-connector restart)"
+        },
     );
     Exit::Ok
 }

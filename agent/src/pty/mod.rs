@@ -5,6 +5,8 @@
 //! knows which one it drives: `spawn`, `read`, `write_all`, `resize`, `exited`, `terminate`.
 //! Dropping a `Pty` whose shell still runs kills and reaps it, so no path leaves a zombie.
 
+#[cfg(windows)]
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -40,8 +42,16 @@ impl Size {
     }
 }
 
-/// `$SHELL`, else `/bin/sh`; on Windows `%COMSPEC%`, else `cmd.exe`.
+/// `$SHELL`, else `/bin/sh`. On Windows: Windows PowerShell where it is installed (every
+/// Windows 10 and 11), else `%COMSPEC%`, else `cmd.exe`.
 pub fn default_shell() -> PathBuf {
+    #[cfg(windows)]
+    if let Some(root) = std::env::var_os("SystemRoot") {
+        let powershell = Path::new(&root).join("System32\\WindowsPowerShell\\v1.0\\powershell.exe");
+        if powershell.is_file() {
+            return powershell;
+        }
+    }
     let (var, fallback) = if cfg!(windows) { ("COMSPEC", "cmd.exe") } else { ("SHELL", "/bin/sh") };
     std::env::var_os(var).filter(|v| !v.is_empty()).map_or_else(|| fallback.into(), PathBuf::from)
 }

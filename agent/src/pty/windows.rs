@@ -6,6 +6,11 @@
 //! cannot join an I/O reactor, so reads, writes and the wait for the process run on smol's
 //! blocking thread pool (`Unblock`, `unblock`). Closing the console is Windows' hang-up: its
 //! programs get CTRL_CLOSE_EVENT; whatever is left after `KILL_AFTER` is terminated.
+//!
+//! Every shell starts suspended and joins its own job object with KILL_ON_JOB_CLOSE before
+//! it runs a single instruction: terminating the session terminates the job (the shell and
+//! everything it started), and if the connector itself dies Windows closes the job handle
+//! and kills them all. Nothing started from a session outlives it.
 
 use super::{KILL_AFTER, Size};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,12 +28,17 @@ use std::ptr::{null, null_mut};
 use std::time::Duration;
 use windows_sys::Win32::Foundation::{ERROR_BROKEN_PIPE, HANDLE, INVALID_HANDLE_VALUE, WAIT_OBJECT_0};
 use windows_sys::Win32::System::Console::{COORD, ClosePseudoConsole, CreatePseudoConsole, HPCON, ResizePseudoConsole};
+use windows_sys::Win32::System::JobObjects::{
+    AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JobObjectExtendedLimitInformation, SetInformationJobObject,
+    TerminateJobObject,
+};
 use windows_sys::Win32::System::Pipes::CreatePipe;
 use windows_sys::Win32::System::Threading::{
-    CreateProcessW, DeleteProcThreadAttributeList, EXTENDED_STARTUPINFO_PRESENT, INFINITE,
+    CREATE_SUSPENDED, CreateProcessW, DeleteProcThreadAttributeList, EXTENDED_STARTUPINFO_PRESENT, INFINITE,
     InitializeProcThreadAttributeList, LPPROC_THREAD_ATTRIBUTE_LIST, PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE,
-    PROCESS_INFORMATION, STARTF_USESTDHANDLES, STARTUPINFOEXW, TerminateProcess, UpdateProcThreadAttribute,
-    WaitForSingleObject,
+    PROCESS_INFORMATION, ResumeThread, STARTF_USESTDHANDLES, STARTUPINFOEXW, TerminateProcess,
+    UpdateProcThreadAttribute, WaitForSingleObject,
 };
 
 /// How often to look for the shell's exit if its handle cannot be lent to a waiting thread.
@@ -38,6 +48,8 @@ pub struct Pty {
     /// 0 once closed.
     console: Cell<HPCON>,
     process: OwnedHandle,
+    /// The shell's job (KILL_ON_JOB_CLOSE): closing this handle kills whatever is left in it.
+    job: OwnedHandle,
     pid: u32,
     input: Mutex<Unblock<File>>,
     output: Mutex<Unblock<File>>,
@@ -60,7 +72,8 @@ impl Pty {
         }
         // The console holds its own copies; ours must go, or the output pipe never ends.
         drop((in_read, out_write));
-        let (process, pid) = match start_attached(shell, dir, console) {
+        let started = new_job().and_then(|job| Ok((start_attached(shell, dir, console, &job)?, job)));
+        let ((process, pid), job) = match started {
             Ok(started) => started,
             Err(e) => {
                 // SAFETY: created above and not handed to anyone.
@@ -71,6 +84,7 @@ impl Pty {
         Ok(Pty {
             console: Cell::new(console),
             process,
+            job,
             pid,
             input: Mutex::new(Unblock::new(File::from(in_write))),
             output: Mutex::new(Unblock::new(File::from(out_read))),
@@ -146,9 +160,14 @@ impl Pty {
         }
     }
 
+    /// Terminates the shell and everything it started.
     fn kill(&self) {
-        // SAFETY: terminating our own child through its open handle.
-        unsafe { TerminateProcess(self.process.as_raw_handle(), 1) };
+        // SAFETY: terminating our own job and child through their open handles.
+        unsafe {
+            if TerminateJobObject(self.job.as_raw_handle(), 1) == 0 {
+                TerminateProcess(self.process.as_raw_handle(), 1);
+            }
+        }
     }
 
     /// ClosePseudoConsole can block until its output is drained, so it runs off the executor.
@@ -185,6 +204,33 @@ fn pipe() -> io::Result<(OwnedHandle, OwnedHandle)> {
     Ok(unsafe { (OwnedHandle::from_raw_handle(read), OwnedHandle::from_raw_handle(write)) })
 }
 
+/// A job whose processes are all killed when its last handle closes.
+fn new_job() -> io::Result<OwnedHandle> {
+    // SAFETY: no name, default security; the handle is checked before use.
+    let job = unsafe { CreateJobObjectW(null(), null()) };
+    if job.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh handle that nothing else owns.
+    let job = unsafe { OwnedHandle::from_raw_handle(job) };
+    // SAFETY: plain data; all-zero means "no limits", then one flag is set.
+    let mut limits: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { zeroed() };
+    limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    // SAFETY: the pointer and length describe `limits`, which outlives the call.
+    let set = unsafe {
+        SetInformationJobObject(
+            job.as_raw_handle(),
+            JobObjectExtendedLimitInformation,
+            (&raw const limits).cast(),
+            size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+        )
+    };
+    if set == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(job)
+}
+
 /// Deletes an initialised attribute list when the spawn is over, whichever way it went.
 struct AttributeList(LPPROC_THREAD_ATTRIBUTE_LIST);
 
@@ -195,8 +241,8 @@ impl Drop for AttributeList {
     }
 }
 
-/// Starts `shell` attached to `console`; returns its process handle and id.
-fn start_attached(shell: &Path, dir: &Path, console: HPCON) -> io::Result<(OwnedHandle, u32)> {
+/// Starts `shell` attached to `console`, inside `job`; returns its process handle and id.
+fn start_attached(shell: &Path, dir: &Path, console: HPCON, job: &OwnedHandle) -> io::Result<(OwnedHandle, u32)> {
     let mut size = 0;
     // SAFETY: a null list asks for the needed size only; the call "fails" by design.
     unsafe { InitializeProcThreadAttributeList(null_mut(), 1, 0, &mut size) };
@@ -245,7 +291,8 @@ fn start_attached(shell: &Path, dir: &Path, console: HPCON) -> io::Result<(Owned
             null(),
             null(),
             0,
-            EXTENDED_STARTUPINFO_PRESENT,
+            // Suspended until it is in the job, so it cannot start anything outside it.
+            EXTENDED_STARTUPINFO_PRESENT | CREATE_SUSPENDED,
             null(),
             dir.as_ptr(),
             &startup.StartupInfo,
@@ -258,6 +305,15 @@ fn start_attached(shell: &Path, dir: &Path, console: HPCON) -> io::Result<(Owned
     // SAFETY: CreateProcessW handed us these two open handles.
     let (process, thread) =
         unsafe { (OwnedHandle::from_raw_handle(info.hProcess), OwnedHandle::from_raw_handle(info.hThread)) };
+    // SAFETY: both handles are open; a process that cannot join the job is killed unstarted.
+    unsafe {
+        if AssignProcessToJobObject(job.as_raw_handle(), process.as_raw_handle()) == 0 {
+            let e = io::Error::last_os_error();
+            TerminateProcess(process.as_raw_handle(), 1);
+            return Err(e);
+        }
+        ResumeThread(thread.as_raw_handle());
+    }
     drop(thread);
     Ok((process, info.dwProcessId))
 }
@@ -272,4 +328,79 @@ fn quote(program: &OsStr) -> std::ffi::OsString {
 
 fn wide(s: &OsStr) -> Vec<u16> {
     s.encode_wide().chain(Some(0)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Run with `cargo test --target x86_64-pc-windows-gnu` under Windows or Wine. Wine's
+    //! ConPTY does not bind a child's standard handles to the pseudo console (Windows does),
+    //! so the shell here is a batch file that starts `cmd` on `CONIN$`/`CONOUT$`: the same
+    //! bytes flow through the same pipes on both.
+    use super::*;
+    use std::cell::RefCell;
+    use windows_sys::Win32::System::JobObjects::IsProcessInJob;
+
+    const SIZE: Size = Size { cols: 80, rows: 24 };
+
+    fn shell(name: &str) -> (std::path::PathBuf, Pty) {
+        let dir = std::env::temp_dir().join(format!("privaclaw-conpty-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let wrapper = dir.join("shell.cmd");
+        std::fs::write(&wrapper, "@cmd.exe /d /q <CONIN$ >CONOUT$ 2>&1\r\n").unwrap();
+        let pty = Pty::spawn(&wrapper, &dir, SIZE).unwrap();
+        (dir, pty)
+    }
+
+    async fn read_until(pty: &Pty, needle: &str) {
+        let seen = RefCell::new(Vec::new());
+        let text = || String::from_utf8_lossy(&seen.borrow()).into_owned();
+        let read = async {
+            let mut buf = [0; 4096];
+            while !text().contains(needle) {
+                let n = pty.read(&mut buf).await.unwrap();
+                assert!(n > 0, "console closed before {needle:?}: {:?}", text());
+                seen.borrow_mut().extend_from_slice(&buf[..n]);
+            }
+        };
+        let deadline = async {
+            Timer::after(Duration::from_secs(30)).await;
+            panic!("no {needle:?} in {:?}", text());
+        };
+        smol::future::or(read, deadline).await
+    }
+
+    #[test]
+    fn runs_a_command_in_a_job_and_reads_its_output() {
+        smol::block_on(async {
+            let (dir, pty) = shell("run");
+            let mut in_job = 0;
+            // SAFETY: both handles are open for the call.
+            unsafe { IsProcessInJob(pty.process.as_raw_handle(), pty.job.as_raw_handle(), &mut in_job) };
+            assert_eq!(in_job, 1, "the shell must run inside its job");
+            // Enter is \r on a console, as a terminal sends it.
+            pty.write_all(b"echo pty-ok-%OS%\r").await.unwrap();
+            read_until(&pty, "pty-ok-Windows_NT").await;
+            // Resizing is best-effort (Wine: E_NOTIMPL); it must not break the session.
+            let _ = pty.resize(Size { cols: 100, rows: 30 });
+            pty.write_all(b"exit\r").await.unwrap();
+            pty.exited().await;
+            drop(pty);
+            std::fs::remove_dir_all(dir).unwrap();
+        });
+    }
+
+    #[test]
+    fn terminate_ends_the_shell_and_its_job() {
+        smol::block_on(async {
+            let (dir, pty) = shell("terminate");
+            pty.write_all(b"echo ready-%OS%\r").await.unwrap();
+            read_until(&pty, "ready-Windows_NT").await;
+            pty.terminate().await;
+            // SAFETY: a zero-timeout wait on the shell's open handle.
+            assert_eq!(unsafe { WaitForSingleObject(pty.process.as_raw_handle(), 0) }, WAIT_OBJECT_0);
+            drop(pty);
+            std::fs::remove_dir_all(dir).unwrap();
+        });
+    }
 }
