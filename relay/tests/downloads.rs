@@ -68,4 +68,6 @@ async fn the_installer_carries_the_relay_s_url() {
     assert!(script.starts_with("#!/bin/sh"));
     assert!(script.contains(&relay.base), "{script:.200}");
     assert!(!script.contains("__RELAY_URL__"));
+    let ps1 = relay.http.get(relay.url("/install.ps1")).send().await.unwrap().text().await.unwrap();
+    assert!(ps1.contains(&relay.base) && !ps1.contains("__RELAY_URL__"));
 }

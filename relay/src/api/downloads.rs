@@ -5,7 +5,8 @@
 //! there: `uname -m` values, or Go's names, which the reference connector's update check
 //! sends). The ETag is the binary's hex SHA-256, so that update check works. `&checksum=1`
 //! answers with a `sha256sum` line instead, for downloaders that cannot read headers (busybox
-//! wget). `GET /install.sh` is `targets/install.sh` with this relay's public URL filled in.
+//! wget). `GET /install.sh` and `GET /install.ps1` are `targets/install.sh` and
+//! `targets/windows/install.ps1` with this relay's public URL filled in.
 
 use super::error::{ApiError, ApiResult};
 use super::filters::{host, with};
@@ -24,6 +25,7 @@ use warp::{Filter, Reply};
 
 const MATRIX: &str = include_str!("../../../targets/matrix");
 const INSTALLER: &str = include_str!("../../../targets/install.sh");
+const WINDOWS_INSTALLER: &str = include_str!("../../../targets/windows/install.ps1");
 
 /// One line of `targets/matrix`.
 struct Target {
@@ -100,8 +102,17 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::query::<HashMap<String, String>>())
         .then(download)
         .map(Reply::into_response);
-    let installer = warp::path!("install.sh").and(warp::get()).and(with(app)).and(host()).map(installer);
-    download.or(installer).unify().boxed()
+    let sh = warp::path!("install.sh")
+        .and(warp::get())
+        .and(with(app))
+        .and(host())
+        .map(|app, host| installer(app, host, INSTALLER, "text/x-shellscript; charset=utf-8"));
+    let ps1 = warp::path!("install.ps1")
+        .and(warp::get())
+        .and(with(app))
+        .and(host())
+        .map(|app, host| installer(app, host, WINDOWS_INSTALLER, "text/plain; charset=utf-8"));
+    download.or(sh).unify().or(ps1).unify().boxed()
 }
 
 const BUILD_HINT: &str = "Build connectors with scripts/build-release (it writes dist/), then start the relay with \
@@ -177,11 +188,12 @@ pub(super) async fn download(
     Ok(res)
 }
 
-fn installer(app: Arc<App>, host: Option<String>) -> Response {
-    let script = INSTALLER.replace("__RELAY_URL__", &app.public_url(host.as_deref()));
+/// An installer script with this relay's public URL filled in.
+fn installer(app: Arc<App>, host: Option<String>, script: &str, content_type: &'static str) -> Response {
+    let script = script.replace("__RELAY_URL__", &app.public_url(host.as_deref()));
     let mut r = Response::new(script.into());
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/x-shellscript; charset=utf-8"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
 }

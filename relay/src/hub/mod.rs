@@ -256,20 +256,21 @@ impl Hub {
     pub async fn end_session(&self, id: &str, reason: &str, tell_connector: bool) {
         let frame = encode(kind::SESSION_END, Some(&SessionEnd { session_id: id.into(), reason: Some(reason.into()) }));
         let live = lock(&self.sessions).remove(id);
-        let mut project = None;
+        // The row first: whoever hears that the session ended must find it ended.
+        let recorded = self.db.end_session(id, reason).await;
+        let mut where_ = live.as_ref().map(|l| (l.project_id.clone(), l.device_id.clone()));
         if let Some(live) = &live {
             if tell_connector {
                 let _ = live.to_connector(frame.clone());
             }
             live.end(Some(frame.into()));
-            project = Some((live.project_id.clone(), live.device_id.clone()));
         }
-        match self.db.end_session(id, reason).await {
+        match recorded {
             Ok(true) => {
-                if project.is_none() {
-                    project = self.db.session(id).await.ok().flatten().map(|s| (s.project_id, s.device_id));
+                if where_.is_none() {
+                    where_ = self.db.session(id).await.ok().flatten().map(|s| (s.project_id, s.device_id));
                 }
-                if let Some((p, d)) = project {
+                if let Some((p, d)) = where_ {
                     self.events.project(
                         "session",
                         &p,
@@ -279,9 +280,7 @@ impl Hub {
                 tracing::info!(session = %id, %reason, "session ended");
             }
             Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, session = %id, "cannot record the end of a session")
-            }
+            Err(e) => tracing::warn!(error = %e, session = %id, "cannot record the end of a session"),
         }
     }
 
