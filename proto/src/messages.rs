@@ -218,3 +218,55 @@ pub struct Frame<T> {
     pub kind: String,
     pub data: Option<T>,
 }
+
+message! {
+    /// `prompt`, `status`, `restart`, `workflow`: relay → AI node. Arguments sit one level down,
+    /// in `data.data`, as the OpenClaw skill expects them; a workflow's `params` (free-form JSON)
+    /// is read by each side with its own JSON library.
+    pub struct Command {
+        pub request_id: Option<String>,
+        pub data: Option<CommandArgs>,
+    }
+}
+
+message! {
+    pub struct CommandArgs {
+        pub prompt: Option<String>,
+        pub workflow_id: Option<String>,
+    }
+}
+
+/// `response`, AI node → relay: `{"type": "response", "data": {"type": "token", …}}`.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "miniserde", derive(miniserde::Deserialize))]
+pub struct Response {
+    /// `token`, `done`, `status` or `error`.
+    #[cfg_attr(any(feature = "serde", feature = "miniserde"), serde(rename = "type"))]
+    pub kind: String,
+    pub request_id: Option<String>,
+    /// A `token`'s text.
+    pub content: Option<String>,
+    /// An `error`'s sentence.
+    pub message: Option<String>,
+    // A `status` carries the heartbeat's fields.
+    pub node_id: Option<String>,
+    pub uptime: Option<u64>,
+    pub active_tasks: Option<u64>,
+    pub last_error: Option<String>,
+    pub connection_state: Option<String>,
+}
+
+impl ToFields for Response {
+    fn fields(&self, f: &mut Fields<'_>) {
+        f.str("type", &self.kind);
+        FieldValue::write(&self.request_id, "request_id", f);
+        FieldValue::write(&self.content, "content", f);
+        FieldValue::write(&self.message, "message", f);
+        FieldValue::write(&self.node_id, "node_id", f);
+        FieldValue::write(&self.uptime, "uptime", f);
+        FieldValue::write(&self.active_tasks, "active_tasks", f);
+        FieldValue::write(&self.last_error, "last_error", f);
+        FieldValue::write(&self.connection_state, "connection_state", f);
+    }
+}

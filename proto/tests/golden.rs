@@ -190,6 +190,45 @@ fn ai_nodes() {
     );
 }
 
+#[test]
+fn ai_node_commands_and_responses() {
+    let cmd = |id: &str, args: Option<CommandArgs>| Command { request_id: Some(s(id)), data: args };
+    let args = |prompt: Option<&str>, workflow: Option<&str>| CommandArgs {
+        prompt: prompt.map(s),
+        workflow_id: workflow.map(s),
+    };
+    check("relay-prompt", kind::PROMPT, Some(cmd("r1", Some(args(Some("Hi"), None)))));
+    check("relay-status", kind::STATUS, Some(cmd("r2", None)));
+    check("relay-restart", kind::RESTART, Some(cmd("r3", None)));
+    // `params` is free-form JSON that each side reads with its own library: not in the struct.
+    let wf = golden("relay-workflow");
+    let by_serde: Frame<Command> = serde_json::from_str(&wf).unwrap();
+    let by_mini: Frame<Command> = miniserde::json::from_str(&wf).unwrap();
+    assert_eq!(by_serde.data, Some(cmd("r4", Some(args(None, Some("wf-1"))))));
+    assert_eq!(by_mini, by_serde);
+
+    let response = |t: &str| Response { kind: s(t), request_id: Some(s("r1")), ..Response::default() };
+    check("node-response-token", kind::RESPONSE, Some(Response { content: Some(s("Hello")), ..response("token") }));
+    check("node-response-done", kind::RESPONSE, Some(response("done")));
+    check(
+        "node-response-error",
+        kind::RESPONSE,
+        Some(Response { message: Some(s("model crashed")), ..response("error") }),
+    );
+    check(
+        "node-response-status",
+        kind::RESPONSE,
+        Some(Response {
+            request_id: Some(s("r2")),
+            node_id: Some(s("n1")),
+            uptime: Some(3600),
+            active_tasks: Some(2),
+            connection_state: Some(s("online")),
+            ..response("status")
+        }),
+    );
+}
+
 /// Frames the reference sends that no struct of ours describes still parse as frames.
 #[test]
 fn unknown_data_is_ignored() {
