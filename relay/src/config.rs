@@ -96,6 +96,11 @@ pub struct Config {
     #[arg(long, env = "PING_INTERVAL", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECONDS")]
     pub ping_interval: u64,
 
+    /// Seconds without a heartbeat after which an AI node is presumed gone (they beat every
+    /// 15 s).
+    #[arg(long, env = "HEARTBEAT_TIMEOUT", default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECONDS")]
+    pub heartbeat_timeout: u64,
+
     /// Seconds a client may take to send a request's headers (and an idle keep-alive
     /// connection may stay open) before the relay closes the connection.
     #[arg(long, env = "HEADER_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECONDS")]

@@ -35,7 +35,12 @@ pub async fn run(config: Config) -> Result<(), String> {
         None => load_or_create_secret(&config.data_dir.join("jwt-secret"))?,
     };
     let events = Events::default();
-    let hub = Hub::new(db.clone(), events.clone(), Duration::from_secs(config.session_grace));
+    let hub = Hub::new(
+        db.clone(),
+        events.clone(),
+        Duration::from_secs(config.session_grace),
+        Duration::from_secs(config.heartbeat_timeout),
+    );
     let app = Arc::new(App {
         keys: Keys::new(&secret, config.access_token_ttl),
         mailer: Mailer::new(config.smtp_url.as_deref(), &config.smtp_from)?,

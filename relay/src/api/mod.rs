@@ -14,6 +14,7 @@ pub mod events;
 pub mod filters;
 pub mod functions;
 pub mod history;
+pub mod nodes;
 pub mod openapi;
 pub mod profile;
 pub mod projects;
@@ -74,6 +75,8 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .or(skills::routes(app))
         .unify()
         .or(events::routes(app))
+        .unify()
+        .or(nodes::routes(app))
         .unify()
         .boxed()
 }

@@ -4,7 +4,7 @@
 //! Not in it: the WebSocket endpoints `/connect` and `/session`, whose frames are described in
 //! `docs/protocol.md`.
 
-use super::{auth, devices, downloads, error, events, functions, history, profile, projects, skills, team};
+use super::{auth, devices, downloads, error, events, functions, history, nodes, profile, projects, skills, team};
 use std::sync::LazyLock;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         profile::get, profile::update,
         skills::list, skills::create, skills::get, skills::update, skills::delete,
         events::events,
+        nodes::command,
     ),
     components(schemas(error::ErrorBody, skills::SkillSlug, skills::PrivaclawConfig, history::Status)),
     modifiers(&Bearer, &CommonErrors),

@@ -123,7 +123,7 @@ impl ConnectorPeer {
             resumable: hello.sessions.is_some(),
             out: out.clone(),
             connected_at: store::now_iso(),
-            health: Default::default(),
+            node: Default::default(),
         });
         let ok = HelloOk { workdir: None, session_grace: Some(self.hub.grace.as_secs()) };
         let ok = encode(kind::HELLO_OK, Some(&ok));
@@ -175,16 +175,20 @@ impl ConnectorPeer {
                     live.broadcast(out.clone());
                 }
             }
-            kind::HEARTBEAT => {
-                if let Ok(hb) = frames::data::<Heartbeat>(frame) {
-                    let mut h = link.health.lock().unwrap_or_else(|e| e.into_inner());
-                    h.last_heartbeat = Some(store::now_iso());
-                    h.uptime = hb.uptime;
-                    h.active_tasks = hb.active_tasks;
-                    h.last_error = hb.last_error;
-                    h.connection_state = hb.connection_state;
+            kind::HEARTBEAT => match frames::data::<Heartbeat>(frame) {
+                Ok(hb) => {
+                    let health = link.node.beat(hb);
+                    let mut event = serde_json::to_value(&health).unwrap_or_default();
+                    event["device_id"] = link.device_id.clone().into();
+                    event["project_id"] = link.project_id.clone().into();
+                    self.app.events.project("node", &link.project_id, event);
                 }
-            }
+                Err(e) => tracing::debug!(error = %e, "bad heartbeat from a node"),
+            },
+            kind::RESPONSE => match frames::data::<privaclaw_proto::Response>(frame) {
+                Ok(r) => link.node.answer(r),
+                Err(e) => tracing::debug!(error = %e, "bad response frame from a node"),
+            },
             kind::PING => {
                 link.out.send(encode(kind::PONG, None));
             }

@@ -13,6 +13,7 @@ mod browser;
 mod connector;
 mod frames;
 pub mod live;
+pub mod nodes;
 pub mod outbox;
 pub mod replay;
 mod socket;
@@ -39,23 +40,14 @@ pub struct Link {
     pub device_id: String,
     pub project_id: String,
     pub name: String,
-    /// `connector`, or the node kind an AI node declared (e.g. `openclaw`).
+    /// `connector`, or what an AI node declared in `meta.kind` (`openclaw`, `node`).
     pub kind: String,
     /// It keeps PTYs across a lost link (its `hello` listed `sessions`).
     pub resumable: bool,
     pub out: Outbox,
     pub connected_at: String,
-    pub health: Mutex<Health>,
-}
-
-/// What an AI node last reported in a heartbeat.
-#[derive(Clone, Debug, Default, Serialize, ToSchema)]
-pub struct Health {
-    pub last_heartbeat: Option<String>,
-    pub uptime: Option<u64>,
-    pub active_tasks: Option<u64>,
-    pub last_error: Option<String>,
-    pub connection_state: Option<String>,
+    /// An AI node's health and its commands in flight.
+    pub node: nodes::NodeState,
 }
 
 /// An entry of `relay-nodes`.
@@ -64,18 +56,22 @@ pub struct NodeInfo {
     pub device_id: String,
     pub project_id: String,
     pub name: String,
-    pub kind: String,
+    /// `node` for an AI node, `connector` for a terminal connector.
+    pub kind: &'static str,
+    /// What the node said it is (`openclaw`, `node`), or `connector`.
+    pub agent: String,
     pub connected_at: String,
-    pub last_heartbeat: Option<String>,
     pub online: bool,
     #[serde(flatten)]
-    pub health: Health,
+    pub health: nodes::Health,
 }
 
 pub struct Hub {
     db: Db,
     events: Events,
     pub grace: Duration,
+    /// Silence after which an AI node is presumed gone.
+    heartbeat_limit: Duration,
     links: Mutex<HashMap<String, Arc<Link>>>,
     sessions: Mutex<HashMap<String, Arc<Live>>>,
     next_id: AtomicU64,
@@ -87,11 +83,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Hub {
-    pub fn new(db: Db, events: Events, grace: Duration) -> Arc<Hub> {
+    pub fn new(db: Db, events: Events, grace: Duration, heartbeat_limit: Duration) -> Arc<Hub> {
         Arc::new(Hub {
             db,
             events,
             grace,
+            heartbeat_limit,
             links: Mutex::default(),
             sessions: Mutex::default(),
             next_id: AtomicU64::new(1),
@@ -124,18 +121,15 @@ impl Hub {
         let mut v: Vec<NodeInfo> = lock(&self.links)
             .values()
             .filter(|l| projects.contains(&l.project_id))
-            .map(|l| {
-                let health = lock(&l.health).clone();
-                NodeInfo {
-                    device_id: l.device_id.clone(),
-                    project_id: l.project_id.clone(),
-                    name: l.name.clone(),
-                    kind: l.kind.clone(),
-                    connected_at: l.connected_at.clone(),
-                    last_heartbeat: health.last_heartbeat.clone().or_else(|| Some(l.connected_at.clone())),
-                    online: true,
-                    health,
-                }
+            .map(|l| NodeInfo {
+                device_id: l.device_id.clone(),
+                project_id: l.project_id.clone(),
+                name: l.name.clone(),
+                kind: if l.is_node() { "node" } else { "connector" },
+                agent: l.kind.clone(),
+                connected_at: l.connected_at.clone(),
+                online: true,
+                health: l.node.health(&l.connected_at),
             })
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.device_id.cmp(&b.device_id)));
@@ -189,6 +183,7 @@ impl Hub {
     /// A link closed. If a newer connection replaced it, nothing changes; otherwise the device
     /// goes offline and its sessions wait (resumable connector) or end.
     pub async fn unregister(&self, link: &Link) {
+        link.node.fail_all("The node disconnected before answering; nothing is replayed, so send the command again.");
         {
             let mut links = lock(&self.links);
             match links.get(&link.device_id) {
@@ -300,7 +295,8 @@ impl Hub {
 
     /// Ends sessions nobody came back for within the grace period. Runs forever.
     pub async fn janitor(self: Arc<Hub>, limiters: Vec<Arc<crate::auth::ratelimit::Limiter>>) {
-        let every = (self.grace / 4).clamp(Duration::from_millis(250), Duration::from_secs(15));
+        let every =
+            (self.grace.min(self.heartbeat_limit) / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
@@ -328,6 +324,12 @@ impl Hub {
             }
             for l in &limiters {
                 l.prune();
+            }
+            // AI nodes beat every 15 s: three beats missed and the node is presumed gone.
+            let links: Vec<Arc<Link>> = lock(&self.links).values().cloned().collect();
+            for link in links.iter().filter(|l| l.is_node() && l.node.silent_for() > self.heartbeat_limit) {
+                tracing::info!(device = %link.device_id, "AI node missed its heartbeats: closing");
+                link.out.kill(kind::close::PROTOCOL, "no heartbeat");
             }
         }
     }
