@@ -219,6 +219,7 @@ impl Link<'_> {
                 kind: None,
             }),
             sessions: Some(self.sessions.ids()),
+            offsets: None,
         };
         encode(kind::HELLO, Some(&hello))
     }

@@ -76,6 +76,18 @@ impl<'a> Fields<'a> {
         self.buf.push(']');
     }
 
+    pub fn nums(&mut self, key: &str, values: &[u64]) {
+        self.key(key);
+        self.buf.push('[');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(',');
+            }
+            self.buf.push_str(&v.to_string());
+        }
+        self.buf.push(']');
+    }
+
     pub fn obj(&mut self, key: &str, value: &dyn ToFields) {
         self.key(key);
         write_object(self.buf, value);

@@ -36,6 +36,11 @@ impl FieldValue for Vec<String> {
         f.strs(key, self)
     }
 }
+impl FieldValue for Vec<u64> {
+    fn write(&self, key: &str, f: &mut Fields<'_>) {
+        f.nums(key, self)
+    }
+}
 impl<T: FieldValue> FieldValue for Option<T> {
     fn write(&self, key: &str, f: &mut Fields<'_>) {
         if let Some(v) = self {
@@ -69,13 +74,16 @@ macro_rules! message {
 
 message! {
     /// `hello`, connector → relay. Terminal connectors send `device_id`; OpenClaw nodes send
-    /// `node_id` (an alias). `sessions` lists PTYs still alive after a lost link (our extension).
+    /// `node_id` (an alias). `sessions` lists PTYs still alive after a lost link (our extension);
+    /// `offsets[i]`, when given, is where in session i's output the connector resends from
+    /// after `hello_ok` (all it still holds), so nothing in flight in a relay that died is lost.
     pub struct Hello {
         pub device_id: Option<String>,
         pub node_id: Option<String>,
         pub token: Option<String>,
         pub meta: Option<Meta>,
         pub sessions: Option<Vec<String>>,
+        pub offsets: Option<Vec<u64>>,
     }
 }
 

@@ -64,9 +64,10 @@ fn connector_to_relay() {
                 version: Some(s("0.1.0")),
                 os: Some(s("linux")),
                 arch: Some(s("armv7")),
-                kind: None,
+                kind: Some(s("node")),
             }),
             sessions: Some(vec![s(S)]),
+            offsets: Some(vec![1_048_576]),
             ..hello("")
         }),
     );

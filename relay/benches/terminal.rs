@@ -511,7 +511,14 @@ impl Bench {
         }
         let p = |v: &Vec<f64>| (median(v), pct(v, 90.0));
         let (a, s, f) = (p(&auth_ok), p(&started), p(&first));
-        self.row("set-up: open → auth_ok, p50 (p90)", format!("{:.2} ms ({:.2})", a.0, a.1), "5.2 ms", "", Some(a.0 / 5.2), None);
+        self.row(
+            "set-up: open → auth_ok, p50 (p90)",
+            format!("{:.2} ms ({:.2})", a.0, a.1),
+            "5.2 ms",
+            "",
+            Some(a.0 / 5.2),
+            None,
+        );
         self.row(
             "set-up: open → session_started, p50 (p90)",
             format!("{:.2} ms ({:.2})", s.0, s.1),
@@ -591,7 +598,14 @@ impl Bench {
             Some(o / 22.6),
             None,
         );
-        self.row("raw PTY rate, same pipeline, local reader, MB/s", format!("{r:.1} ({})", span(&raw)), "35–42", "", None, None);
+        self.row(
+            "raw PTY rate, same pipeline, local reader, MB/s",
+            format!("{r:.1} ({})", span(&raw)),
+            "35–42",
+            "",
+            None,
+            None,
+        );
         self.row(
             "throughput ÷ raw PTY rate (median of per-round ratios)",
             format!("{:.0} % ({})", q * 100.0, {
@@ -607,7 +621,14 @@ impl Bench {
         let (rc, ac) = (median(&rcpu) * scale, median(&acpu) * scale);
         self.row("relay CPU per 64 MiB stream", format!("{rc:.2} s"), "1.28 s", "", Some(rc / 1.28), None);
         self.row("connector CPU per 64 MiB stream", format!("{ac:.2} s"), "1.1 s", "", Some(ac / 1.1), None);
-        self.row("connector peak RSS while streaming", format!("{apeak:.2} MiB"), "14.6 MiB", "", Some(apeak / 14.6), None);
+        self.row(
+            "connector peak RSS while streaming",
+            format!("{apeak:.2} MiB"),
+            "14.6 MiB",
+            "",
+            Some(apeak / 14.6),
+            None,
+        );
         self.row("relay peak RSS while streaming", format!("{rpeak:.1} MiB"), "", "", None, None);
     }
 
@@ -620,7 +641,14 @@ impl Bench {
         let idle = echo_run(&mut e, keys).await;
         let (p50, p99) = (median(&idle), pct(&idle, 99.0));
         self.row("echo latency idle, p50", format!("{p50:.3} ms"), "0.55 ms", "", Some(p50 / 0.55), None);
-        self.row("echo latency idle, p99", format!("{p99:.3} ms"), "3.0 ms", "≤ 1 ms", Some(p99 / 3.0), Some(p99 <= 1.0));
+        self.row(
+            "echo latency idle, p99",
+            format!("{p99:.3} ms"),
+            "3.0 ms",
+            "≤ 1 ms",
+            Some(p99 / 3.0),
+            Some(p99 <= 1.0),
+        );
         println!("  idle: max {:.3} ms", min_max(idle.iter().copied()).1);
 
         // Session A of the same connector streams the pipeline over and over meanwhile.
@@ -654,7 +682,14 @@ impl Bench {
             streamed as f64 / 1e6,
             streamed as f64 / 1e6 / secs
         );
-        self.row("echo while another session streams, p50", format!("{l50:.3} ms"), "14–186 ms (run medians)", "", Some(l50 / 14.0), None);
+        self.row(
+            "echo while another session streams, p50",
+            format!("{l50:.3} ms"),
+            "14–186 ms (run medians)",
+            "",
+            Some(l50 / 14.0),
+            None,
+        );
         self.row(
             "echo while another session streams, p99",
             format!("{l99:.3} ms"),
@@ -826,7 +861,8 @@ async fn echo_run(e: &mut Term, keys: usize) -> Vec<f64> {
         })
         .collect();
     let start = tokio::time::Instant::now() + Duration::from_millis(20);
-    let (mut sent, mut lat) = (Vec::with_capacity(keys), Vec::with_capacity(keys));
+    let mut sent: Vec<Instant> = Vec::with_capacity(keys);
+    let mut lat: Vec<f64> = Vec::with_capacity(keys);
     let mut buf = Vec::new();
     let run = async {
         while lat.len() < keys {
@@ -875,7 +911,9 @@ fn find_connector() -> PathBuf {
             return p.canonicalize().unwrap();
         }
     }
-    panic!("no release connector: run scripts/build-release (or cd agent && cargo build --release), or set CONNECTOR_BIN");
+    panic!(
+        "no release connector: run scripts/build-release (or cd agent && cargo build --release), or set CONNECTOR_BIN"
+    );
 }
 
 fn main() {

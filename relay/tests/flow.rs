@@ -274,3 +274,57 @@ async fn deleting_a_device_disconnects_its_connector_for_good() {
     assert_eq!(again.expect("error").await["data"]["code"], "auth_failed");
     assert_eq!(again.closed().await, Some(4001));
 }
+
+/// Sends a connector `hello` listing `session` and where its resend starts.
+async fn reconnect(relay: &Relay, creds: &Creds, session: &str, offset: u64) -> Ws {
+    let mut c = Ws::open(&format!("{}/connect", relay.ws)).await;
+    c.send(json!({"type": "hello", "data": {"device_id": creds.device_id, "token": creds.token, "sessions": [session], "offsets": [offset]}}))
+        .await;
+    c.expect("hello_ok").await;
+    c
+}
+
+#[tokio::test]
+async fn output_a_dead_relay_held_is_resent_by_the_connector() {
+    let mut relay = Relay::start().await;
+    let mut s = relay.setup().await;
+    let session = relay.start_session(&s.owner, &s.device).await;
+    let mut b = relay.browser(&s.owner, &session, &s.device).await;
+    s.conn.expect("session_start").await;
+    s.conn.send(stdout(&session, "aaaa")).await;
+    s.conn.send(stdout(&session, "bbbb")).await;
+    assert_eq!(b.output_until("bbbb").await, "aaaabbbb");
+    drop(b);
+    s.conn.send(stdout(&session, "cccc")).await; // reaches the relay, never a browser
+    s.conn.send(json!({"type": "ping"})).await;
+    s.conn.expect("pong").await;
+    relay.restart(); // kill -9: "cccc" dies with it
+    // The connector still holds its output from byte 4 on, and resends it.
+    let mut c = reconnect(&relay, &s.creds, &session, 4).await;
+    for part in ["bbbb", "cccc", "dddd"] {
+        c.send(stdout(&session, part)).await;
+    }
+    let mut back = Ws::open(&format!("{}/session", relay.ws)).await;
+    back.send(json!({"type": "auth", "data": {"token": s.owner.token, "session_id": session, "offset": 8}})).await;
+    assert_eq!(back.expect("auth_ok").await["data"]["offset"], 8);
+    assert_eq!(back.output_until("dddd").await, "ccccdddd", "nothing lost, nothing twice");
+}
+
+#[tokio::test]
+async fn a_resend_after_a_lost_link_is_not_shown_twice() {
+    let relay = Relay::start().await;
+    let mut s = relay.setup().await;
+    let session = relay.start_session(&s.owner, &s.device).await;
+    let mut b = relay.browser(&s.owner, &session, &s.device).await;
+    s.conn.expect("session_start").await;
+    s.conn.send(stdout(&session, "aaaa")).await;
+    s.conn.send(stdout(&session, "bbbb")).await;
+    assert_eq!(b.output_until("bbbb").await, "aaaabbbb");
+    drop(s.conn);
+    b.expect("device_status").await;
+    let mut c = reconnect(&relay, &s.creds, &session, 2).await;
+    for part in ["aabb", "bb", "cccc"] {
+        c.send(stdout(&session, part)).await;
+    }
+    assert_eq!(b.output_until("cccc").await, "cccc", "the relay already had bytes 2..8");
+}

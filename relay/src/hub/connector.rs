@@ -6,7 +6,7 @@
 
 use super::frames::{self, OutputRef, RawFrame, SessionRefRef};
 use super::socket::{self, HANDSHAKE, Peer, Step};
-use super::{Hub, Link, live::Live, outbox::Outbox, replay::decoded_len};
+use super::{Alive, Hub, Link, live::Live, outbox::Outbox, replay::decoded_len};
 use crate::api::filters::{client_ip, with};
 use crate::app::App;
 use crate::auth::secrets;
@@ -127,7 +127,11 @@ impl ConnectorPeer {
         });
         let ok = HelloOk { workdir: None, session_grace: Some(self.hub.grace.as_secs()) };
         let ok = encode(kind::HELLO_OK, Some(&ok));
-        self.hub.register(link.clone(), hello.sessions.as_deref(), ok).await;
+        let alive: Option<Vec<Alive>> = hello.sessions.map(|ids| {
+            let offsets = hello.offsets.filter(|o| o.len() == ids.len());
+            ids.into_iter().enumerate().map(|(i, id)| Alive { id, offset: offsets.as_ref().map(|o| o[i]) }).collect()
+        });
+        self.hub.register(link.clone(), alive.as_deref(), ok).await;
         self.link = Some(link);
         Step::Continue
     }

@@ -38,6 +38,8 @@ struct State {
     ended: bool,
     idle_since: Option<Instant>,
     link_lost_since: Option<Instant>,
+    /// Bytes of a connector's resend that this relay already holds: dropped as they arrive.
+    skip: u64,
 }
 
 struct Viewer {
@@ -72,6 +74,7 @@ impl Live {
                 paused: false,
                 ended: false,
                 idle_since: Some(Instant::now()),
+                skip: 0,
             }),
         }
     }
@@ -81,12 +84,34 @@ impl Live {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The connector resends this session's output from `offset` on (it reconnected): what
+    /// this relay already holds of it is skipped, what it never got is taken.
+    pub fn resend_from(&self, offset: u64) {
+        let mut st = self.lock();
+        st.skip = st.ring.end().saturating_sub(offset);
+        st.ring.skip_to(offset);
+    }
+
     /// Connector output: keep it for resume and fan it out.
     pub fn output(&self, frame: Utf8Bytes, bytes: u64) {
         let mut st = self.lock();
         if st.ended {
             return;
         }
+        let (frame, bytes) = match st.skip {
+            0 => (frame, bytes),
+            skip if skip >= bytes => {
+                st.skip -= bytes;
+                return;
+            }
+            skip => {
+                st.skip = 0;
+                match self.tail(&frame, skip) {
+                    Some(tail) => (tail, bytes - skip),
+                    None => return,
+                }
+            }
+        };
         st.ring.push(frame.clone(), bytes);
         st.viewers.retain(|v| {
             let q = v.out.send(frame.clone());
@@ -100,6 +125,23 @@ impl Live {
             st.idle_since = Some(Instant::now());
         }
         self.flow(&mut st);
+    }
+
+    /// The part of a `stdout` frame after its first `skip` bytes, as a frame of its own. Only
+    /// at a resend's seam: the one time the relay decodes a payload.
+    fn tail(&self, frame: &Utf8Bytes, skip: u64) -> Option<Utf8Bytes> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let o: privaclaw_proto::Output =
+            privaclaw_proto::route::parse(frame).ok().and_then(|f| privaclaw_proto::route::data(&f).ok())?;
+        let bytes = b64.decode(o.data_b64).ok()?;
+        let rest = bytes.get(skip as usize..)?;
+        Some(
+            privaclaw_proto::output_frame(kind::STDOUT, &self.id, rest.len() * 4 / 3 + 4, |buf| {
+                b64.encode_string(rest, buf)
+            })
+            .into(),
+        )
     }
 
     /// Any other frame every browser of the session should see.
@@ -122,7 +164,12 @@ impl Live {
         if st.ended {
             return false;
         }
-        let replay = st.ring.since(from);
+        let mut replay = st.ring.since(from);
+        if replay.cut > 0 {
+            let (head, cut) = (replay.frames.remove(0), replay.cut);
+            replay.frames.insert(0, self.tail(&head, cut).unwrap_or(head));
+            replay.offset += std::mem::take(&mut replay.cut);
+        }
         out.send(first(&replay));
         for f in replay.frames {
             out.send(f);
@@ -305,6 +352,57 @@ mod tests {
         live.attach(1, b, |r| Utf8Bytes::from(format!("auth_ok@{}", r.offset)), Some(0));
         live.output(Utf8Bytes::from_static("two"), 3);
         assert_eq!(kinds(&mut b_in), vec!["auth_ok@0", "one", "two"]);
+    }
+
+    fn stdout(text: &str) -> (Utf8Bytes, u64) {
+        use base64::Engine;
+        let f = privaclaw_proto::output_frame(kind::STDOUT, "s", 16, |b| {
+            base64::engine::general_purpose::STANDARD.encode_string(text, b)
+        });
+        (f.into(), text.len() as u64)
+    }
+
+    fn text_of(frames: &[String]) -> String {
+        use base64::Engine;
+        frames
+            .iter()
+            .filter_map(|f| {
+                let v: serde_json::Value = serde_json::from_str(f).ok()?;
+                let b = base64::engine::general_purpose::STANDARD.decode(v["data"]["data_b64"].as_str()?).ok()?;
+                Some(String::from_utf8(b).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_resend_after_a_reconnect_is_neither_lost_nor_doubled() {
+        let live = Live::new("s".into(), "d".into(), "p".into(), None);
+        let (b, mut b_in) = channel();
+        live.attach(1, b, |_| Utf8Bytes::from_static("ok"), None);
+        for part in ["0123", "4567"] {
+            let (f, n) = stdout(part);
+            live.output(f, n);
+        }
+        // The connector comes back and resends from byte 2: "234567" again, then "89".
+        live.resend_from(2);
+        for part in ["23", "4567", "89"] {
+            let (f, n) = stdout(part);
+            live.output(f, n);
+        }
+        assert_eq!(text_of(&kinds(&mut b_in)), "0123456789");
+        // A relay that restarted knows nothing: a resend from byte 6 starts its offsets there.
+        let fresh = Live::new("s".into(), "d".into(), "p".into(), None);
+        fresh.resend_from(6);
+        let (f, n) = stdout("6789");
+        fresh.output(f, n);
+        let (b, mut b_in) = channel();
+        fresh.attach(1, b, |r| Utf8Bytes::from(format!("at {}", r.offset)), Some(8));
+        let got = kinds(&mut b_in);
+        assert_eq!(got[0], "at 8", "the browser had 8 bytes; the replay's one frame (6..10) is cut");
+        assert_eq!(text_of(&got[1..]), "89");
+        let (b, mut b_in) = channel();
+        fresh.attach(2, b, |r| Utf8Bytes::from(format!("at {}", r.offset)), Some(6));
+        assert_eq!(text_of(&kinds(&mut b_in)), "6789");
     }
 
     #[test]

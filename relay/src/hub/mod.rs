@@ -50,6 +50,13 @@ pub struct Link {
     pub node: nodes::NodeState,
 }
 
+/// A session a reconnecting connector still runs (`hello.sessions`), and where in its output
+/// the connector's resend starts (`hello.offsets`).
+pub struct Alive {
+    pub id: String,
+    pub offset: Option<u64>,
+}
+
 /// An entry of `relay-nodes`.
 #[derive(Serialize, ToSchema, Clone, Debug)]
 pub struct NodeInfo {
@@ -140,36 +147,45 @@ impl Hub {
     /// older connection), record it online, greet it with `hello_ok` — in that order, so
     /// whoever sees the device online can start a session on it — and reconcile the device's
     /// sessions with the PTYs it still has.
-    pub async fn register(&self, link: Arc<Link>, alive: Option<&[String]>, hello_ok: String) {
+    pub async fn register(&self, link: Arc<Link>, alive: Option<&[Alive]>, hello_ok: String) {
         if let Some(old) = lock(&self.links).insert(link.device_id.clone(), link.clone()) {
             old.out.close(kind::close::REPLACED, "replaced by a newer connection of this device");
         }
         self.presence(&link, true).await;
         link.out.send(hello_ok);
+        let listed = |id: &str| alive.and_then(|a| a.iter().find(|s| s.id == id));
         for live in self.lives_of(&link.device_id) {
-            if alive.is_some_and(|a| a.contains(&live.id)) {
-                live.rebind(Some(link.out.clone()));
-                live.broadcast(device_status(&link.device_id, "online"));
-            } else {
-                self.end_session(&live.id, privaclaw_proto::kind::reason::CONNECTOR_DISCONNECTED, false).await;
+            match listed(&live.id) {
+                Some(a) => {
+                    live.rebind(Some(link.out.clone()));
+                    if let Some(offset) = a.offset {
+                        live.resend_from(offset);
+                    }
+                    live.broadcast(device_status(&link.device_id, "online"));
+                }
+                None => self.end_session(&live.id, privaclaw_proto::kind::reason::CONNECTOR_DISCONNECTED, false).await,
             }
         }
-        for id in alive.unwrap_or_default() {
-            if self.live(id).is_none() && !self.adopt(&link, id).await {
+        for a in alive.unwrap_or_default() {
+            if self.live(&a.id).is_none() && !self.adopt(&link, a).await {
                 let end =
-                    SessionEnd { session_id: id.clone(), reason: Some(kind::reason::CONNECTOR_DISCONNECTED.into()) };
+                    SessionEnd { session_id: a.id.clone(), reason: Some(kind::reason::CONNECTOR_DISCONNECTED.into()) };
                 link.out.send(encode(kind::SESSION_END, Some(&end)));
             }
         }
     }
 
     /// A session the connector still runs but this process does not know (the relay
-    /// restarted): take it back if its row says it is active on this device.
-    async fn adopt(&self, link: &Link, session_id: &str) -> bool {
-        match self.db.session(session_id).await {
+    /// restarted): take it back if its row says it is active on this device. Its output
+    /// offsets continue where the connector's resend starts.
+    async fn adopt(&self, link: &Link, a: &Alive) -> bool {
+        match self.db.session(&a.id).await {
             Ok(Some(s)) if s.status == "active" && s.device_id == link.device_id => {
-                let live = Arc::new(Live::new(s.id.clone(), s.device_id, s.project_id, Some(link.out.clone())));
-                lock(&self.sessions).entry(s.id).or_insert(live);
+                let live = Live::new(s.id.clone(), s.device_id, s.project_id, Some(link.out.clone()));
+                if let Some(offset) = a.offset {
+                    live.resend_from(offset);
+                }
+                lock(&self.sessions).entry(s.id).or_insert(Arc::new(live));
                 true
             }
             Ok(_) => false,

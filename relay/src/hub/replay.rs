@@ -25,6 +25,9 @@ pub struct Replay {
     pub offset: u64,
     /// Bytes the browser asked for that are no longer held.
     pub dropped: u64,
+    /// Bytes at the front of the first frame the browser already has (its offset fell inside
+    /// that frame, as after a connector's resend re-cut the output): to be cut off.
+    pub cut: u64,
 }
 
 impl Ring {
@@ -38,6 +41,16 @@ impl Ring {
         }
     }
 
+    /// Bytes of output produced so far (the offset of the next byte).
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Output up to `offset` was lost (a relay restart): the next byte is at `offset`.
+    pub fn skip_to(&mut self, offset: u64) {
+        self.end = self.end.max(offset);
+    }
+
     fn start(&self) -> u64 {
         self.frames.front().map_or(self.end, |f| f.0)
     }
@@ -45,11 +58,17 @@ impl Ring {
     /// Frames from output offset `from` on (everything held when `None`).
     pub fn since(&self, from: Option<u64>) -> Replay {
         let start = self.start();
-        let want = from.unwrap_or(start).min(self.end);
-        let frames: Vec<Utf8Bytes> =
-            self.frames.iter().filter(|(off, _, _)| *off >= want).map(|(_, _, f)| f.clone()).collect();
-        let offset = self.frames.iter().find(|(off, _, _)| *off >= want).map_or(self.end, |f| f.0);
-        Replay { frames, offset, dropped: from.map_or(0, |f| start.saturating_sub(f)) }
+        let want = from.unwrap_or(start).clamp(start, self.end);
+        // The first frame that ends after `want`: it may begin before it.
+        let first = self.frames.iter().position(|(off, len, _)| off + len > want).unwrap_or(self.frames.len());
+        let frames: Vec<Utf8Bytes> = self.frames.iter().skip(first).map(|(_, _, f)| f.clone()).collect();
+        let offset = self.frames.get(first).map_or(self.end, |f| f.0);
+        Replay {
+            frames,
+            offset,
+            dropped: from.map_or(0, |f| start.saturating_sub(f)),
+            cut: want.saturating_sub(offset),
+        }
     }
 }
 
@@ -89,6 +108,8 @@ mod tests {
         let none = r.since(Some(60));
         assert!(none.frames.is_empty());
         assert_eq!(none.offset, 60);
+        let inside = r.since(Some(15));
+        assert_eq!((inside.frames.len(), inside.offset, inside.cut), (2, 10, 5), "from inside frame b");
     }
 
     #[test]
