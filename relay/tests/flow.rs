@@ -64,9 +64,7 @@ async fn full_flow_from_signup_to_end_session() {
 async fn the_relay_never_stores_or_logs_terminal_bytes() {
     let relay = Relay::start().await;
     let mut s = relay.setup().await;
-    let session = relay.start_session(&s.owner, &s.device).await;
-    let mut b = relay.browser(&s.owner, &session, &s.device).await;
-    s.conn.expect("session_start").await;
+    let (session, mut b) = s.open(&relay).await;
     b.send(stdin(&session, "secret-keystrokes-4711")).await;
     s.conn.expect("stdin").await;
     s.conn.send(stdout(&session, "secret-output-0815")).await;
@@ -97,9 +95,7 @@ async fn the_relay_never_stores_or_logs_terminal_bytes() {
 async fn a_browser_that_comes_back_gets_what_it_missed() {
     let relay = Relay::start().await;
     let mut s = relay.setup().await;
-    let session = relay.start_session(&s.owner, &s.device).await;
-    let mut b = relay.browser(&s.owner, &session, &s.device).await;
-    s.conn.expect("session_start").await;
+    let (session, mut b) = s.open(&relay).await;
     s.conn.send(stdout(&session, "first-")).await;
     let seen = b.output_until("first-").await;
     drop(b);
@@ -170,9 +166,7 @@ async fn a_browser_session_start_is_a_resize_once_running() {
 async fn shell_exit_ends_the_session_for_browsers() {
     let relay = Relay::start().await;
     let mut s = relay.setup().await;
-    let session = relay.start_session(&s.owner, &s.device).await;
-    let mut b = relay.browser(&s.owner, &session, &s.device).await;
-    s.conn.expect("session_start").await;
+    let (session, mut b) = s.open(&relay).await;
     s.conn.send(json!({"type": "session_end", "data": {"reason": "exit", "session_id": session}})).await;
     assert_eq!(b.expect("session_end").await["data"]["reason"], "exit");
     assert_eq!(b.closed().await, Some(1000));
@@ -288,9 +282,7 @@ async fn reconnect(relay: &Relay, creds: &Creds, session: &str, offset: u64) -> 
 async fn output_a_dead_relay_held_is_resent_by_the_connector() {
     let mut relay = Relay::start().await;
     let mut s = relay.setup().await;
-    let session = relay.start_session(&s.owner, &s.device).await;
-    let mut b = relay.browser(&s.owner, &session, &s.device).await;
-    s.conn.expect("session_start").await;
+    let (session, mut b) = s.open(&relay).await;
     s.conn.send(stdout(&session, "aaaa")).await;
     s.conn.send(stdout(&session, "bbbb")).await;
     assert_eq!(b.output_until("bbbb").await, "aaaabbbb");
@@ -314,9 +306,7 @@ async fn output_a_dead_relay_held_is_resent_by_the_connector() {
 async fn a_resend_after_a_lost_link_is_not_shown_twice() {
     let relay = Relay::start().await;
     let mut s = relay.setup().await;
-    let session = relay.start_session(&s.owner, &s.device).await;
-    let mut b = relay.browser(&s.owner, &session, &s.device).await;
-    s.conn.expect("session_start").await;
+    let (session, mut b) = s.open(&relay).await;
     s.conn.send(stdout(&session, "aaaa")).await;
     s.conn.send(stdout(&session, "bbbb")).await;
     assert_eq!(b.output_until("bbbb").await, "aaaabbbb");

@@ -139,14 +139,7 @@ json_reply!(TokenResponse, UserOut);
 
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     let base = warp::path("auth").and(warp::path("v1"));
-    let signup = base
-        .and(warp::path!("signup"))
-        .and(warp::post())
-        .and(with(app))
-        .and(host())
-        .and(json())
-        .then(signup)
-        .map(Reply::into_response);
+    let signup = base.and(warp::path!("signup")).and(warp::post()).and(with(app)).and(host()).and(json()).then(signup);
     let token = base
         .and(warp::path!("token"))
         .and(warp::post())
@@ -154,8 +147,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(client_ip())
         .and(warp::query::<HashMap<String, String>>())
         .and(json())
-        .then(token)
-        .map(Reply::into_response);
+        .then(token);
     let get_user = base.and(warp::path!("user")).and(warp::get()).and(with(app)).and(user(app)).then(get_user);
     let put_user =
         base.and(warp::path!("user")).and(warp::put()).and(with(app)).and(user(app)).and(json()).then(put_user);
@@ -181,22 +173,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::query::<HashMap<String, String>>())
         .then(verify_link);
     let verify_post = base.and(warp::path!("verify")).and(warp::post()).and(with(app)).and(json()).then(verify);
-    signup
-        .or(token)
-        .unify()
-        .or(get_user.map(Reply::into_response))
-        .unify()
-        .or(put_user.map(Reply::into_response))
-        .unify()
-        .or(logout.map(Reply::into_response))
-        .unify()
-        .or(recover.map(Reply::into_response))
-        .unify()
-        .or(verify_get.map(Reply::into_response))
-        .unify()
-        .or(verify_post.map(Reply::into_response))
-        .unify()
-        .boxed()
+    any_of!(signup, token, get_user, put_user, logout, recover, verify_get, verify_post)
 }
 
 /// Lower-cases an email address after checking its shape, exactly as the schema's pattern

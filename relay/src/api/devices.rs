@@ -28,18 +28,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     let patch = one.and(warp::path::end()).and(warp::patch()).and(with(app)).and(user(app)).and(json()).then(rename);
     let delete = one.and(warp::path::end()).and(warp::delete()).and(with(app)).and(user(app)).then(delete);
     let code = one.and(warp::path!("pairing-code")).and(warp::post()).and(with(app)).and(user(app)).then(regenerate);
-    list.map(Reply::into_response)
-        .or(create.map(Reply::into_response))
-        .unify()
-        .or(get.map(Reply::into_response))
-        .unify()
-        .or(patch.map(Reply::into_response))
-        .unify()
-        .or(delete.map(Reply::into_response))
-        .unify()
-        .or(code.map(Reply::into_response))
-        .unify()
-        .boxed()
+    any_of!(list, create, get, patch, delete, code)
 }
 
 /// The device if the caller is in its project (404 otherwise), and their role.

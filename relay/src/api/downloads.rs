@@ -100,8 +100,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with(app))
         .and(host())
         .and(warp::query::<HashMap<String, String>>())
-        .then(download)
-        .map(Reply::into_response);
+        .then(download);
     let sh = warp::path!("install.sh")
         .and(warp::get())
         .and(with(app))
@@ -112,7 +111,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with(app))
         .and(host())
         .map(|app, host| installer(app, host, WINDOWS_INSTALLER, "text/plain; charset=utf-8"));
-    download.or(sh).unify().or(ps1).unify().boxed()
+    any_of!(download, sh, ps1)
 }
 
 const BUILD_HINT: &str = "Build connectors with scripts/build-release (it writes dist/), then start the relay with \

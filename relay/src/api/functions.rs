@@ -79,31 +79,22 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(client_ip())
         .and(host())
         .and(json())
-        .then(pair_device)
-        .map(Reply::into_response);
+        .then(pair_device);
     let start = base
         .and(warp::path!("start-session"))
         .and(warp::post())
         .and(with(app))
         .and(user(app))
         .and(json())
-        .then(start_session)
-        .map(Reply::into_response);
+        .then(start_session);
     let end = base
         .and(warp::path!("end-session"))
         .and(warp::post())
         .and(with(app))
         .and(user(app))
         .and(json())
-        .then(end_session)
-        .map(Reply::into_response);
-    let nodes = base
-        .and(warp::path!("relay-nodes"))
-        .and(warp::get())
-        .and(with(app))
-        .and(user(app))
-        .then(relay_nodes)
-        .map(Reply::into_response);
+        .then(end_session);
+    let nodes = base.and(warp::path!("relay-nodes")).and(warp::get()).and(with(app)).and(user(app)).then(relay_nodes);
     let invite = base
         .and(warp::path!("invite-member"))
         .and(warp::post())
@@ -111,9 +102,8 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(user(app))
         .and(host())
         .and(json())
-        .then(invite_member)
-        .map(Reply::into_response);
-    pair.or(start).unify().or(end).unify().or(nodes).unify().or(invite).unify().boxed()
+        .then(invite_member);
+    any_of!(pair, start, end, nodes, invite)
 }
 
 #[utoipa::path(post, path = "/functions/v1/pair-device", tag = "functions", request_body = PairRequest,

@@ -58,7 +58,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(user(app))
         .and(warp::query::<HistoryQuery>())
         .then(project_history);
-    all.map(Reply::into_response).or(of_project.map(Reply::into_response)).unify().boxed()
+    any_of!(all, of_project)
 }
 
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", security(("bearer" = [])), params(HistoryQuery),

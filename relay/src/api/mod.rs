@@ -6,6 +6,17 @@
 //! for anyone else they do not exist (404). Profiles and skill configs are their user's
 //! alone. Errors are JSON `{error, message}` (see [`error`]).
 
+/// One filter out of several routes, each answering with any `Reply`, boxed to keep compile
+/// times sane.
+macro_rules! any_of {
+    ($first:expr $(, $rest:expr)* $(,)?) => {
+        warp::Filter::boxed(
+            warp::Filter::map($first, warp::Reply::into_response)
+                $(.or(warp::Filter::map($rest, warp::Reply::into_response)).unify())*
+        )
+    };
+}
+
 pub mod auth;
 pub mod devices;
 pub mod downloads;
@@ -50,35 +61,23 @@ pub const NAME_PATTERN: &str = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F
 
 /// Every API route, each group boxed to keep compile times sane.
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
-    let health = warp::path!("healthz").and(warp::get()).and(filters::with(app)).then(health).map(Reply::into_response);
-    let openapi =
-        warp::path!("api" / "v1" / "openapi.json").and(warp::get()).map(openapi::document).map(Reply::into_response);
-    health
-        .or(openapi)
-        .unify()
-        .or(auth::routes(app))
-        .unify()
-        .or(functions::routes(app))
-        .unify()
-        .or(downloads::routes(app))
-        .unify()
-        .or(projects::routes(app))
-        .unify()
-        .or(devices::routes(app))
-        .unify()
-        .or(team::routes(app))
-        .unify()
-        .or(history::routes(app))
-        .unify()
-        .or(profile::routes(app))
-        .unify()
-        .or(skills::routes(app))
-        .unify()
-        .or(events::routes(app))
-        .unify()
-        .or(nodes::routes(app))
-        .unify()
-        .boxed()
+    let health = warp::path!("healthz").and(warp::get()).and(filters::with(app)).then(health);
+    let openapi = warp::path!("api" / "v1" / "openapi.json").and(warp::get()).map(openapi::document);
+    any_of!(
+        health,
+        openapi,
+        auth::routes(app),
+        functions::routes(app),
+        downloads::routes(app),
+        projects::routes(app),
+        devices::routes(app),
+        team::routes(app),
+        history::routes(app),
+        profile::routes(app),
+        skills::routes(app),
+        events::routes(app),
+        nodes::routes(app)
+    )
 }
 
 async fn health(app: Arc<App>) -> Response {

@@ -27,7 +27,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     let path = warp::path("api").and(warp::path("v1")).and(warp::path!("profile"));
     let get = path.and(warp::get()).and(with(app)).and(user(app)).then(get);
     let patch = path.and(warp::patch()).and(with(app)).and(user(app)).and(json()).then(update);
-    get.map(Reply::into_response).or(patch.map(Reply::into_response)).unify().boxed()
+    any_of!(get, patch)
 }
 
 #[utoipa::path(get, path = "/api/v1/profile", tag = "profile", security(("bearer" = [])),

@@ -20,16 +20,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     let get = one.and(warp::get()).and(with(app)).and(user(app)).then(get);
     let patch = one.and(warp::patch()).and(with(app)).and(user(app)).and(json()).then(rename);
     let delete = one.and(warp::delete()).and(with(app)).and(user(app)).then(delete);
-    list.map(Reply::into_response)
-        .or(create.map(Reply::into_response))
-        .unify()
-        .or(get.map(Reply::into_response))
-        .unify()
-        .or(patch.map(Reply::into_response))
-        .unify()
-        .or(delete.map(Reply::into_response))
-        .unify()
-        .boxed()
+    any_of!(list, create, get, patch, delete)
 }
 
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])),

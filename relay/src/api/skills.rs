@@ -65,16 +65,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     let get = one.and(warp::get()).and(with(app)).and(user(app)).then(get);
     let put = one.and(warp::put()).and(with(app)).and(user(app)).and(json()).then(update);
     let delete = one.and(warp::delete()).and(with(app)).and(user(app)).then(delete);
-    list.map(Reply::into_response)
-        .or(create.map(Reply::into_response))
-        .unify()
-        .or(get.map(Reply::into_response))
-        .unify()
-        .or(put.map(Reply::into_response))
-        .unify()
-        .or(delete.map(Reply::into_response))
-        .unify()
-        .boxed()
+    any_of!(list, create, get, put, delete)
 }
 
 /// Checks a config the way the PrivaClaw skill needs it (public for the fuzz target).

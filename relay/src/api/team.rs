@@ -35,15 +35,7 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with(app))
         .and(user(app))
         .then(cancel_invitation);
-    list_members
-        .map(Reply::into_response)
-        .or(remove_member.map(Reply::into_response))
-        .unify()
-        .or(list_invitations.map(Reply::into_response))
-        .unify()
-        .or(cancel.map(Reply::into_response))
-        .unify()
-        .boxed()
+    any_of!(list_members, remove_member, list_invitations, cancel)
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{id}/members", tag = "team", security(("bearer" = [])),

@@ -55,17 +55,10 @@ impl Peer for BrowserPeer {
         live::LOW
     }
 
-    async fn on_text(&mut self, out: &Outbox, text: Utf8Bytes) -> Step {
-        let frame = match frames::parse(&text) {
-            Ok(f) => f,
-            Err(msg) => {
-                out.send(frames::error(&msg, Some("bad_frame"), None));
-                return Step::Continue;
-            }
-        };
+    async fn on_frame(&mut self, out: &Outbox, frame: &RawFrame<'_>, text: &Utf8Bytes) -> Step {
         match self.live.clone() {
-            None => self.auth(out, &frame).await,
-            Some(live) => self.route(out, &live, &frame, &text).await,
+            None => self.auth(out, frame).await,
+            Some(live) => self.route(out, &live, frame, text).await,
         }
     }
 

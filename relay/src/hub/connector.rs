@@ -49,18 +49,11 @@ impl Peer for ConnectorPeer {
         self.link.is_none().then(|| self.opened + HANDSHAKE)
     }
 
-    async fn on_text(&mut self, out: &Outbox, text: Utf8Bytes) -> Step {
-        let frame = match frames::parse(&text) {
-            Ok(f) => f,
-            Err(msg) => {
-                out.send(frames::error(&msg, Some("bad_frame"), None));
-                return Step::Continue;
-            }
-        };
+    async fn on_frame(&mut self, out: &Outbox, frame: &RawFrame<'_>, text: &Utf8Bytes) -> Step {
         match self.link.clone() {
-            None => self.hello(out, &frame).await,
+            None => self.hello(out, frame).await,
             Some(link) => {
-                self.route(&link, &frame, &text).await;
+                self.route(&link, frame, text).await;
                 Step::Continue
             }
         }

@@ -6,6 +6,7 @@
 //! The writer is its own task so a peer that stops reading blocks only its own writes: the
 //! producers see the queue grow and react, and `Outbox::kill` cuts such a peer off.
 
+use super::frames::RawFrame;
 use super::outbox::{self, Inbox, Out, Outbox};
 use futures_util::SinkExt;
 use futures_util::stream::{SplitSink, StreamExt};
@@ -43,7 +44,8 @@ pub enum Step {
 pub trait Peer: Send {
     /// Until when the peer may stay silent (before `hello`/`auth`), if there is a limit.
     fn deadline(&self) -> Option<Instant>;
-    fn on_text(&mut self, out: &Outbox, text: Utf8Bytes) -> impl Future<Output = Step> + Send;
+    /// A frame arrived that parsed as a frame (bad JSON is answered before it gets here).
+    fn on_frame(&mut self, out: &Outbox, frame: &RawFrame<'_>, text: &Utf8Bytes) -> impl Future<Output = Step> + Send;
     fn on_close(&mut self) -> impl Future<Output = ()> + Send;
     /// Queue level under which the watcher (if any) hears that the queue drained.
     fn low_water(&self) -> usize {
@@ -143,9 +145,16 @@ async fn serve<P: Peer>(ws: Ws, mut peer: P, ping: Duration) {
                     out.send(super::frames::error(&msg, Some("too_large"), None));
                     continue;
                 }
+                let frame = match super::frames::parse(&text) {
+                    Ok(f) => f,
+                    Err(msg) => {
+                        out.send(super::frames::error(&msg, Some("bad_frame"), None));
+                        continue;
+                    }
+                };
                 // Boxed: the rare, large futures (hello, database calls) live on the heap only
                 // while they run, not in every idle connection's task.
-                if let Step::Close(code, reason) = Box::pin(peer.on_text(&out, text)).await {
+                if let Step::Close(code, reason) = Box::pin(peer.on_frame(&out, &frame, &text)).await {
                     out.close(code, reason);
                     break;
                 }

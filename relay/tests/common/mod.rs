@@ -288,6 +288,16 @@ pub struct Setup {
     pub conn: Ws,
 }
 
+impl Setup {
+    /// A new session on the device with a browser attached, its PTY asked for.
+    pub async fn open(&mut self, relay: &Relay) -> (String, Ws) {
+        let session = relay.start_session(&self.owner, &self.device).await;
+        let browser = relay.browser(&self.owner, &session, &self.device).await;
+        self.conn.expect("session_start").await;
+        (session, browser)
+    }
+}
+
 type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A WebSocket test client speaking JSON frames.
