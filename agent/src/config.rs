@@ -4,6 +4,10 @@
 //! run reads it. The token is a password, so the file is created readable by its owner only
 //! and replaced atomically: a crash or a full disk leaves either the old file or the new one,
 //! never a truncated one, and the secret is never readable by others, not even briefly.
+//!
+//! An optional `node` object turns on AI-node mode (`node/`): the commands this machine may
+//! run for the relay. It is written by hand, never by pairing: what a relay answers cannot
+//! add a command, and pairing again keeps the `node` object that was there.
 
 use miniserde::{Deserialize, Serialize, json};
 #[cfg(not(windows))]
@@ -19,6 +23,19 @@ pub struct Config {
     pub device_id: String,
     pub token: String,
     pub relay_url: String,
+    /// AI-node mode; absent (or null) for a terminal-only connector.
+    pub node: Option<NodeConfig>,
+}
+
+/// `"node": {"prompt": [program, args…], "workflows": dir}`, both optional: what the relay
+/// may have this machine run. Nothing else runs.
+#[derive(Serialize, Deserialize, PartialEq, Clone)]
+#[cfg_attr(test, derive(Debug))]
+pub struct NodeConfig {
+    /// The command that answers prompts (no shell), the prompt on its stdin.
+    pub prompt: Option<Vec<String>>,
+    /// The directory of workflow executables.
+    pub workflows: Option<String>,
 }
 
 const FILE_NAME: &str = ".relay-connector.json";
@@ -34,13 +51,18 @@ pub fn load(path: &Path) -> Result<Config, String> {
         io::ErrorKind::NotFound => format!("no configuration at {}: run with --pair CODE first", path.display()),
         _ => format!("cannot read {}: {e} (run with --pair CODE first to create it)", path.display()),
     })?;
-    json::from_str(&text).map_err(|_| {
+    let config: Config = json::from_str(&text).map_err(|_| {
         format!(
-            "{} is not a valid configuration (expected device_id, token and relay_url): \
-             run with --pair CODE to pair again",
+            "{} is not a valid configuration (expected device_id, token and relay_url, and \
+             optionally node {{\"prompt\": [program, args…], \"workflows\": directory}}): \
+             run with --pair CODE to pair again, or fix node",
             path.display()
         )
-    })
+    })?;
+    if config.node.as_ref().and_then(|n| n.prompt.as_ref()).is_some_and(|p| p.first().is_none_or(String::is_empty)) {
+        return Err(format!("{}: node.prompt must start with the program to run", path.display()));
+    }
+    Ok(config)
 }
 
 pub fn save(path: &Path, config: &Config) -> io::Result<()> {
@@ -197,6 +219,7 @@ mod tests {
             device_id: "dev-1".into(),
             token: "secret \"token\"".into(),
             relay_url: "wss://relay.example".into(),
+            node: Some(NodeConfig { prompt: Some(vec!["/usr/bin/llm".into(), "-q".into()]), workflows: None }),
         };
         save(&path, &config).unwrap();
         assert_eq!(load(&path).unwrap(), config);
@@ -219,6 +242,23 @@ mod tests {
         let err = load(&dir.join("nope.json")).unwrap_err();
         assert!(err.starts_with("no configuration at "), "{err}");
         assert!(err.ends_with("run with --pair CODE first"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn node_is_optional_and_its_prompt_needs_a_program() {
+        let dir = scratch_dir("node");
+        let path = dir.join("cfg.json");
+        let base = r#""device_id":"d","token":"t","relay_url":"wss://r""#;
+        fs::write(&path, format!("{{{base}}}")).unwrap();
+        assert_eq!(load(&path).unwrap().node, None);
+        fs::write(&path, format!(r#"{{{base},"node":{{"workflows":"/srv/wf"}}}}"#)).unwrap();
+        let node = load(&path).unwrap().node.unwrap();
+        assert_eq!((node.prompt, node.workflows.as_deref()), (None, Some("/srv/wf")));
+        for bad in [r#"{"prompt":[]}"#, r#"{"prompt":[""]}"#, r#"{"prompt":"llm"}"#] {
+            fs::write(&path, format!(r#"{{{base},"node":{bad}}}"#)).unwrap();
+            assert!(load(&path).unwrap_err().contains("node"), "{bad}");
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 

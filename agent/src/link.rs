@@ -7,11 +7,16 @@
 //! `SILENCE_LIMIT` is dead (half-open TCP) and dropped. After a loss the sessions keep
 //! running, their output buffered, for the relay's grace period, and the link retries with
 //! `backoff.rs`. Close codes 4001 and 4004 stop the connector instead: no retry could succeed.
+//!
+//! In AI-node mode (`node/`) the same link also carries the relay's commands, which the
+//! reader hands to the node, and a `heartbeat` every 15 s after `hello_ok`. A lost link
+//! stops the node's running requests; a `restart` command ends the link like a shutdown.
 
 use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::frame;
 use crate::log::{debug, info};
+use crate::node::Node;
 use crate::notify::Latch;
 use crate::outbox::Outbox;
 use crate::sessions::Sessions;
@@ -49,6 +54,8 @@ pub enum Stop {
     RePair,
     /// Close 4004: another connector with the same credentials took over.
     Replaced,
+    /// An AI node's `restart` command: run the connector again.
+    Restart,
 }
 
 enum Outcome {
@@ -70,6 +77,8 @@ pub struct Link<'a> {
     pub name: String,
     pub tls: &'a Tls,
     pub sessions: &'a Rc<Sessions>,
+    /// AI-node mode, if the config has a `node` object.
+    pub node: Option<&'a Rc<Node>>,
     pub outbox: &'a Outbox,
     pub shutdown: &'a Latch,
 }
@@ -157,7 +166,7 @@ impl Link<'_> {
         let reader = async {
             loop {
                 match next_message(&mut rx, SILENCE_LIMIT).await {
-                    Ok(Message::Text(text)) => self.sessions.dispatch(&text),
+                    Ok(Message::Text(text)) => self.dispatch(&text),
                     Ok(Message::Close(frame)) => return closed(frame, false),
                     Ok(_) => {}
                     Err(why) => return Outcome::Lost(why),
@@ -181,19 +190,41 @@ impl Link<'_> {
                 self.outbox.ping();
             }
         };
+        // Node mode: a heartbeat every interval, and `restart` ends the link.
+        let node = async {
+            let Some(node) = self.node else {
+                return std::future::pending().await;
+            };
+            let restart = async {
+                node.restart.wait().await;
+                Outcome::Stop(Stop::Restart)
+            };
+            let heartbeat = async {
+                loop {
+                    Timer::after(node.heartbeat_every()).await;
+                    self.outbox.send(node.heartbeat());
+                }
+            };
+            or(restart, heartbeat).await
+        };
         let stopped = async {
             self.shutdown.wait().await;
             Outcome::Stop(Stop::Shutdown)
         };
-        let outcome = or(stopped, or(reader, or(writer, pinger))).await;
+        let outcome = or(stopped, or(node, or(reader, or(writer, pinger)))).await;
 
-        if matches!(outcome, Outcome::Stop(Stop::Shutdown)) {
+        // The relay has failed the requests in flight already; their processes go.
+        if let Some(node) = self.node {
+            node.end_all();
+        }
+        if let Outcome::Stop(stop @ (Stop::Shutdown | Stop::Restart)) = &outcome {
             self.sessions.end_all(Some(reason::SHUTDOWN));
             let farewell = async {
                 while let Some(frame) = self.outbox.take_control() {
                     tx.send(Message::text(frame)).await?;
                 }
-                let bye = CloseFrame { code: CloseCode::Normal, reason: "shutdown".into() };
+                let why = if matches!(stop, Stop::Restart) { "restart" } else { "shutdown" };
+                let bye = CloseFrame { code: CloseCode::Normal, reason: why.into() };
                 tx.close(Some(bye)).await
             };
             let timeout = async {
@@ -216,12 +247,24 @@ impl Link<'_> {
                 version: Some(env!("CARGO_PKG_VERSION").to_owned()),
                 os: Some(std::env::consts::OS.to_owned()),
                 arch: Some(std::env::consts::ARCH.to_owned()),
-                kind: None,
+                kind: self.node.map(|_| "node".to_owned()),
             }),
             sessions: Some(self.sessions.ids()),
             offsets: None,
         };
         encode(kind::HELLO, Some(&hello))
+    }
+
+    /// Hands a relay frame to the node (its commands) or to the sessions (everything else).
+    fn dispatch(&self, text: &str) {
+        let Some(kind) = frame::kind(text) else {
+            info!("ignored a malformed frame ({} bytes)", text.len());
+            return;
+        };
+        match (kind.as_str(), self.node) {
+            (kind::PROMPT | kind::WORKFLOW | kind::STATUS | kind::RESTART, Some(node)) => node.dispatch(&kind, text),
+            _ => self.sessions.handle(&kind, text),
+        }
     }
 
     async fn await_hello_ok(&self, rx: &mut WebSocketReceiver<Stream>) -> Result<HelloOk, Outcome> {

@@ -4,7 +4,9 @@
 //! them, and the process exits. Otherwise it reads the config and runs until SIGTERM/SIGINT
 //! or a verdict from the relay: `link.rs` keeps a WebSocket to the relay and hands its frames
 //! to `sessions.rs`, which runs shells on PTYs (`pty/`) whose output flows back through
-//! `outbox.rs`. Everything runs on one thread, on one smol executor.
+//! `outbox.rs`. With a `node` object in the config, `node/` also answers the relay's AI-node
+//! commands on the same link, and a `restart` command runs the connector again (exec).
+//! Everything runs on one thread, on one smol executor.
 
 mod backoff;
 mod config;
@@ -12,6 +14,7 @@ mod frame;
 mod http;
 mod link;
 mod log;
+mod node;
 mod notify;
 mod outbox;
 mod pair;
@@ -24,6 +27,7 @@ mod transport;
 use argh::{EarlyExit, FromArgs};
 use link::{Link, Stop};
 use log::info;
+use node::Node;
 use notify::Latch;
 use outbox::Outbox;
 use sessions::Sessions;
@@ -41,7 +45,7 @@ use transport::Tls;
 #[derive(FromArgs)]
 #[argh(
     example = "Pair this machine with the code shown in the web app, then connect:\n  $ {command_name} --pair ABC234 --api https://relay.example.com/functions/v1 --name \"Build box\"\n  $ {command_name}",
-    note = "The configuration file holds the device's secret token; it is created readable by its owner only. A service manager should not restart the connector after exit status 3 or 4 (systemd: RestartPreventExitStatus=3 4).",
+    note = "The configuration file holds the device's secret token; it is created readable by its owner only. An optional \"node\" object in it makes this machine an AI node as well (see the README). A service manager should not restart the connector after exit status 3 or 4 (systemd: RestartPreventExitStatus=3 4).",
     error_code(0, "stopped by SIGTERM or SIGINT, or paired"),
     error_code(1, "an error, explained on stderr"),
     error_code(2, "wrong command line"),
@@ -150,13 +154,15 @@ fn pair(code: &str, api: Option<&str>, name: &str, config_path: &Path, tls: &Tls
         info!("--pair needs --api URL, the relay's API (e.g. https://relay.example.com/functions/v1)");
         return Exit::Usage;
     };
-    let config = match smol::block_on(pair::pair(api, code, name, tls)) {
+    let mut config = match smol::block_on(pair::pair(api, code, name, tls)) {
         Ok(config) => config,
         Err(e) => {
             info!("pairing failed: {e}");
             return Exit::Error;
         }
     };
+    // Pairing again keeps the AI-node commands this machine's owner configured.
+    config.node = config::load(config_path).ok().and_then(|old| old.node);
     if let Err(e) = config::save(config_path, &config) {
         info!("paired, but cannot save the credentials to {}: {e}", config_path.display());
         return Exit::Error;
@@ -207,12 +213,29 @@ fn connect(config_path: &Path, name: String, shell: PathBuf, tls: &Tls) -> Exit 
         }
         let outbox = Rc::new(Outbox::default());
         let sessions = Sessions::new(ex.clone(), outbox.clone(), shell);
-        let link =
-            Link { endpoint, config: &config, name, tls, sessions: &sessions, outbox: &outbox, shutdown: &shutdown };
+        let node = config.node.as_ref().map(|n| Node::new(ex.clone(), outbox.clone(), config.device_id.clone(), n));
+        if let Some(node) = &node {
+            info!("{}", node.describe());
+        }
+        let link = Link {
+            endpoint,
+            config: &config,
+            name,
+            tls,
+            sessions: &sessions,
+            node: node.as_ref(),
+            outbox: &outbox,
+            shutdown: &shutdown,
+        };
         let stop = link.run().await;
-        // Shells must not outlive the connector: hang them up, and wait until they are reaped.
+        // Shells and commands must not outlive the connector: end them, and wait until they
+        // are reaped.
         sessions.end_all(None);
         sessions.all_finished().await;
+        if let Some(node) = &node {
+            node.end_all();
+            node.all_finished().await;
+        }
         Some(stop)
     }));
     match stop {
@@ -221,6 +244,7 @@ fn connect(config_path: &Path, name: String, shell: PathBuf, tls: &Tls) -> Exit 
             info!("stopped");
             Exit::Ok
         }
+        Some(Stop::Restart) => restart(),
         Some(Stop::RePair) => {
             info!(
                 "the relay refused this device's credentials (close 4001): the device was deleted \
@@ -234,6 +258,46 @@ fn connect(config_path: &Path, name: String, shell: PathBuf, tls: &Tls) -> Exit 
                  stopping, so the two do not take turns. Run one connector per device."
             );
             Exit::Replaced
+        }
+    }
+}
+
+/// Runs the connector again with the same arguments: Unix replaces this process (exec, same
+/// pid: a service manager sees no exit); Windows starts a new copy and exits 0.
+fn restart() -> Exit {
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| "relay-connector".into());
+    let args: Vec<_> = args.collect();
+    info!("restarting");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // argv[0] as it was started (a PATH lookup without a slash), so a binary replaced by
+        // an update is the one that runs; else the file this process was started from.
+        let e = std::process::Command::new(&argv0).args(&args).exec();
+        let e = match std::env::current_exe() {
+            Ok(exe) => std::process::Command::new(exe).arg0(&argv0).args(&args).exec(),
+            Err(_) => e,
+        };
+        info!("cannot restart: {e}");
+        Exit::Error
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        use windows_sys::Win32::System::Threading::CREATE_BREAKAWAY_FROM_JOB;
+        let exe = std::env::current_exe().unwrap_or_else(|_| argv0.into());
+        let mut command = std::process::Command::new(exe);
+        command.args(&args);
+        // Out of the job a service wrapper may run us in, where the job allows it.
+        let started =
+            command.creation_flags(CREATE_BREAKAWAY_FROM_JOB).spawn().or_else(|_| command.creation_flags(0).spawn());
+        match started {
+            Ok(_) => Exit::Ok,
+            Err(e) => {
+                info!("cannot restart: {e}");
+                Exit::Error
+            }
         }
     }
 }

@@ -1,22 +1,29 @@
 //! What goes to the relay next, and how much the connector may hold meanwhile.
 //!
 //! Two sources feed the link's writer (`link.rs`): control frames (`session_started`,
-//! `error`, `session_end` on shutdown), which always go first, and each session's PTY output,
-//! which waits in that session's own `Output` buffer. The writer takes at most `FRAME` bytes
-//! from one session at a time, round-robin, so a session streaming `yes` sends one frame per
-//! turn and another session's keystroke echo waits for at most that one frame.
+//! `error`, `session_end` on shutdown, an AI node's `heartbeat` and short `response`s), which
+//! always go first, and streams: each session's PTY output and each node request's stdout,
+//! which wait in their own `Output` buffer. The writer takes at most `FRAME` bytes from one
+//! stream at a time, round-robin, so a session streaming `yes` sends one frame per turn and
+//! another session's keystroke echo waits for at most that one frame.
 //!
 //! A buffer holds at most `LIMIT` bytes. Once full (slow socket, link down, or the relay sent
-//! `pause`) its session stops reading the PTY and the kernel blocks the program writing to
-//! it, so memory stays flat whatever the shells print. A session's `session_end` rides behind
-//! its last output, never ahead of it.
+//! `pause`) its session stops reading the PTY, or its request its process's stdout, and the
+//! kernel blocks the program writing to it, so memory stays flat whatever they print. A
+//! stream's last frame (`session_end`; a request's `done` or `error`) rides behind its last
+//! output, never ahead of it.
+//!
+//! A session's bytes go out as base64 `stdout` frames. A request's go out as text, in
+//! `response` frames of type `token` of at most `TOKEN` bytes, cut between UTF-8 characters:
+//! an incomplete character waits for its last bytes, and bytes that are not UTF-8 become
+//! U+FFFD.
 
 use crate::notify::{Latch, Notify};
 use async_tungstenite::tungstenite::Message;
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use privaclaw_proto::{SessionEnd, encode, kind, output_frame};
+use privaclaw_proto::{Response, SessionEnd, encode, kind, output_frame};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -25,6 +32,8 @@ use std::rc::Rc;
 pub const LIMIT: usize = 64 << 10;
 /// Most PTY bytes in one `stdout` frame (≈ 21.9 KiB of base64).
 pub const FRAME: usize = 16 << 10;
+/// Most bytes of a request's output in one `token` response.
+pub const TOKEN: usize = 4 << 10;
 /// Control frames answer relay frames one for one; a relay flooding us while the socket is
 /// stuck must not grow this without bound.
 const CONTROL_MAX: usize = 1024;
@@ -35,25 +44,49 @@ pub const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// One session's output on its way to the relay.
+/// How a stream ends: its last frame.
+pub enum End {
+    /// A session's `session_end` with this reason.
+    Session(&'static str),
+    /// A request's `done`.
+    Done,
+    /// A request's `error` with this message.
+    Failed(String),
+}
+
+/// One session's output, or one node request's, on its way to the relay.
 pub struct Output {
+    /// The session id, or the request id.
     id: String,
+    /// A node request (`response` frames), not a session (`stdout` frames).
+    request: bool,
     bytes: RefCell<Vec<u8>>,
     paused: Cell<bool>,
-    end: Cell<Option<&'static str>>,
+    end: RefCell<Option<End>>,
     queued: Cell<bool>,
     room: Notify,
-    /// Set once the session's `session_end` has been handed to the link.
+    /// Set once the last frame (`session_end`, `done`, `error`) has been handed to the link.
     pub delivered: Latch,
 }
 
 impl Output {
+    /// A session's output.
     pub fn new(id: String) -> Rc<Output> {
+        Output::with_kind(id, false)
+    }
+
+    /// A node request's output.
+    pub fn request(request_id: String) -> Rc<Output> {
+        Output::with_kind(request_id, true)
+    }
+
+    fn with_kind(id: String, request: bool) -> Rc<Output> {
         Rc::new(Output {
             id,
+            request,
             bytes: RefCell::default(),
             paused: Cell::new(false),
-            end: Cell::new(None),
+            end: RefCell::new(None),
             queued: Cell::new(false),
             room: Notify::new(),
             delivered: Latch::new(),
@@ -76,25 +109,33 @@ impl Output {
         self.room.notify();
     }
 
-    /// The relay ended the session: what it has not received yet is of no use to anyone.
+    /// The relay ended the session, or the link of a request is gone: what the relay has
+    /// not received yet is of no use to anyone.
     pub fn discard(&self) {
         *self.bytes.borrow_mut() = Vec::new();
-        self.end.set(None);
+        *self.end.borrow_mut() = None;
     }
 
     fn next_frame(&self) -> Option<String> {
         let mut bytes = self.bytes.borrow_mut();
-        if bytes.is_empty() {
-            let reason = self.end.take()?;
-            self.delivered.set();
-            let end = SessionEnd { session_id: self.id.clone(), reason: Some(reason.to_owned()) };
-            return Some(encode(kind::SESSION_END, Some(&end)));
-        }
-        let n = bytes.len().min(FRAME);
-        let frame =
-            output_frame(kind::STDOUT, &self.id, n.div_ceil(3) * 4, |buf| BASE64.encode_string(&bytes[..n], buf));
+        let (frame, n) = if self.request {
+            let (text, n) = take_text(&bytes, TOKEN, self.end.borrow().is_some());
+            if n == 0 {
+                return self.end_frame();
+            }
+            let token = Response { content: Some(text), ..self.response("token") };
+            (encode(kind::RESPONSE, Some(&token)), n)
+        } else {
+            if bytes.is_empty() {
+                return self.end_frame();
+            }
+            let n = bytes.len().min(FRAME);
+            let frame =
+                output_frame(kind::STDOUT, &self.id, n.div_ceil(3) * 4, |buf| BASE64.encode_string(&bytes[..n], buf));
+            (frame, n)
+        };
         if n == bytes.len() {
-            // An idle session keeps no buffer around.
+            // An idle stream keeps no buffer around.
             *bytes = Vec::new();
         } else {
             bytes.drain(..n);
@@ -103,9 +144,77 @@ impl Output {
         Some(frame)
     }
 
-    fn has_more(&self) -> bool {
-        !self.bytes.borrow().is_empty() || self.end.get().is_some()
+    fn end_frame(&self) -> Option<String> {
+        let end = self.end.borrow_mut().take()?;
+        self.delivered.set();
+        Some(match end {
+            End::Session(reason) => {
+                let end = SessionEnd { session_id: self.id.clone(), reason: Some(reason.to_owned()) };
+                encode(kind::SESSION_END, Some(&end))
+            }
+            End::Done => encode(kind::RESPONSE, Some(&self.response("done"))),
+            End::Failed(message) => {
+                encode(kind::RESPONSE, Some(&Response { message: Some(message), ..self.response("error") }))
+            }
+        })
     }
+
+    fn response(&self, kind: &str) -> Response {
+        Response { kind: kind.to_owned(), request_id: Some(self.id.clone()), ..Response::default() }
+    }
+
+    /// Whether `next_frame` has something to say: for a request, an incomplete UTF-8
+    /// character alone waits for the rest of its bytes.
+    fn has_more(&self) -> bool {
+        let bytes = self.bytes.borrow();
+        let sendable = match self.request {
+            false => !bytes.is_empty(),
+            // Any four bytes hold a whole character or a byte that cannot start one.
+            true if bytes.len() >= 4 => true,
+            true => match std::str::from_utf8(&bytes) {
+                Ok(text) => !text.is_empty(),
+                Err(e) => e.valid_up_to() > 0 || e.error_len().is_some(),
+            },
+        };
+        sendable || self.end.borrow().is_some()
+    }
+}
+
+/// Takes up to `max` bytes from the front of `bytes` as text, cut between characters; bytes
+/// that are not UTF-8 become U+FFFD. An incomplete character at the end of `bytes` waits for
+/// its last bytes, unless `last` (no more are coming). Returns the text and the bytes used.
+pub fn take_text(bytes: &[u8], max: usize, last: bool) -> (String, usize) {
+    let window = &bytes[..bytes.len().min(max)];
+    let cut = window.len() < bytes.len();
+    let mut text = String::with_capacity(window.len());
+    let mut used = 0;
+    while used < window.len() {
+        let (valid, rest) = match std::str::from_utf8(&window[used..]) {
+            Ok(valid) => (valid, None),
+            Err(e) => {
+                let valid = std::str::from_utf8(&window[used..used + e.valid_up_to()]).unwrap_or_default();
+                (valid, Some(e.error_len()))
+            }
+        };
+        text.push_str(valid);
+        used += valid.len();
+        match rest {
+            None => {}
+            Some(Some(invalid)) => {
+                text.push(char::REPLACEMENT_CHARACTER);
+                used += invalid;
+            }
+            // The window ends inside a character.
+            Some(None) => {
+                if last && !cut {
+                    text.push(char::REPLACEMENT_CHARACTER);
+                    used = window.len();
+                }
+                break;
+            }
+        }
+    }
+    (text, used)
 }
 
 #[derive(Default)]
@@ -134,9 +243,9 @@ impl Outbox {
         self.schedule(out);
     }
 
-    /// Queues the session's `session_end` behind whatever output it still has.
-    pub fn finish(&self, out: &Rc<Output>, reason: &'static str) {
-        out.end.set(Some(reason));
+    /// Queues the stream's last frame behind whatever output it still has.
+    pub fn finish(&self, out: &Rc<Output>, end: End) {
+        *out.end.borrow_mut() = Some(end);
         self.schedule(out);
     }
 
@@ -208,7 +317,7 @@ mod tests {
             let (a, b) = (Output::new("a".into()), Output::new("b".into()));
             outbox.push_output(&a, &vec![b'y'; 3 * FRAME]);
             outbox.push_output(&b, b"echo");
-            outbox.finish(&b, kind::reason::EXIT);
+            outbox.finish(&b, End::Session(kind::reason::EXIT));
             outbox.send("control".into());
             assert_eq!(text(outbox.next().await), "control");
             let mut order = Vec::new();
@@ -224,6 +333,35 @@ mod tests {
             assert!(b.delivered.is_set());
             assert!(a.bytes.borrow().is_empty() && !a.has_more());
         });
+    }
+
+    #[test]
+    fn text_is_cut_between_characters() {
+        let all = |b: &[u8], max, last| take_text(b, max, last);
+        assert_eq!(all(b"hello", 4, false), ("hell".into(), 4));
+        // "é" is C3 A9: a window or a buffer ending between them keeps the C3 back.
+        assert_eq!(all("aé".as_bytes(), 2, false), ("a".into(), 1));
+        assert_eq!(all(b"a\xC3", 8, false), ("a".into(), 1));
+        assert_eq!(all(b"\xC3", 8, false), (String::new(), 0));
+        assert_eq!(all(b"a\xC3", 8, true), ("a\u{FFFD}".into(), 2), "nothing more is coming");
+        assert_eq!(all(b"a\xFFb\xC3\xA9", 8, false), ("a\u{FFFD}bé".into(), 5), "not UTF-8: U+FFFD");
+        assert_eq!(all("😀😀".as_bytes(), 6, false), ("😀".into(), 4));
+
+        let outbox = Outbox::default();
+        outbox.set_online(true);
+        let out = Output::request("r1".into());
+        outbox.push_output(&out, b"ok \xE2\x82");
+        let token = r#"{"type":"response","data":{"type":"token","request_id":"r1","content":"ok "}}"#;
+        smol::block_on(async { assert_eq!(text(outbox.next().await), token) });
+        assert!(!out.has_more(), "an incomplete character alone waits");
+        outbox.push_output(&out, b"\xAC");
+        outbox.finish(&out, End::Failed("boom".into()));
+        smol::block_on(async {
+            assert_eq!(text(outbox.next().await), token.replace("ok ", "€"));
+            let error = r#"{"type":"response","data":{"type":"error","request_id":"r1","message":"boom"}}"#;
+            assert_eq!(text(outbox.next().await), error);
+        });
+        assert!(out.delivered.is_set());
     }
 
     #[test]

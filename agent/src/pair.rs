@@ -23,6 +23,14 @@ struct Request<'a> {
     name: &'a str,
 }
 
+/// The relay's answer. Only the credentials: a relay cannot configure AI-node commands.
+#[derive(Deserialize)]
+struct Paired {
+    device_id: String,
+    token: String,
+    relay_url: String,
+}
+
 #[derive(Deserialize)]
 struct Refusal {
     message: Option<String>,
@@ -39,9 +47,11 @@ pub async fn pair(api: &str, code: &str, name: &str, tls: &Tls) -> Result<Config
     };
     let (status, body) = smol::future::or(exchange, timeout).await?;
     if (200..300).contains(&status) {
-        return json::from_str(&body).map_err(|_| {
+        let paired: Paired = json::from_str(&body).map_err(|_| {
             format!("unexpected answer from {api} (HTTP {status}): expected device_id, token and relay_url")
-        });
+        })?;
+        let Paired { device_id, token, relay_url } = paired;
+        return Ok(Config { device_id, token, relay_url, node: None });
     }
     Err(match json::from_str::<Refusal>(&body) {
         Ok(Refusal { message: Some(m), .. }) => m,

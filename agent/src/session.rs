@@ -8,7 +8,7 @@
 //! is hung up, killed if it lingers, and reaped; nothing more is sent for it.
 
 use crate::notify::{Latch, Notify};
-use crate::outbox::{BASE64, LIMIT, Outbox, Output};
+use crate::outbox::{BASE64, End, LIMIT, Outbox, Output};
 use crate::pty::{Pty, Size};
 use base64::Engine;
 use privaclaw_proto::kind::reason;
@@ -104,7 +104,7 @@ impl Session {
             return;
         }
         self.drain(outbox, &mut chunk).await;
-        outbox.finish(&self.out, reason::EXIT);
+        outbox.finish(&self.out, End::Session(reason::EXIT));
         or(self.out.delivered.wait(), self.ended.wait()).await;
     }
 

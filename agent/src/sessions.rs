@@ -1,7 +1,7 @@
 //! The session table, and what each relay frame does to it.
 //!
-//! `dispatch` gets every text frame the link receives, peeks at its `type`, parses the typed
-//! `data` (`privaclaw-proto`'s structs, with miniserde), and starts, feeds, resizes, pauses,
+//! `handle` gets every text frame the link receives (but an AI node's commands), by `type`,
+//! parses the typed `data` (`privaclaw-proto`'s structs, with miniserde), and starts, feeds, resizes, pauses,
 //! resumes or ends a session. Answers (`session_started`, `error`) go to the outbox. A frame
 //! that does not parse, or names a type we do not know, is logged by type and size only and
 //! dropped: it never touches another session. Each session runs as its own task on the
@@ -80,19 +80,24 @@ impl Sessions {
         }
     }
 
+    /// Handles a frame from the relay (tests; the link peeks at the type itself).
+    #[cfg(all(test, unix))]
     pub fn dispatch(self: &Rc<Self>, text: &str) {
-        let Some(kind) = frame::kind(text) else {
-            info!("ignored a malformed frame ({} bytes)", text.len());
-            return;
-        };
-        let kind = kind.as_str();
+        match frame::kind(text) {
+            Some(kind) => self.handle(&kind, text),
+            None => info!("ignored a malformed frame ({} bytes)", text.len()),
+        }
+    }
+
+    /// Handles a frame of type `kind` from the relay.
+    pub fn handle(self: &Rc<Self>, kind: &str, text: &str) {
         match kind {
-            kind::SESSION_START => handle(kind, text, |d| self.start(d)),
-            kind::STDIN => handle(kind, text, |d| self.stdin(d)),
-            kind::RESIZE => handle(kind, text, |d| self.resize(d)),
-            kind::PAUSE | kind::RESUME => handle(kind, text, |d| self.pause(d, kind)),
-            kind::SESSION_END => handle(kind, text, |d| self.end(d)),
-            kind::ERROR => handle(kind, text, |d: ErrorData| info!("the relay reported an error: {}", d.message)),
+            kind::SESSION_START => with_data(kind, text, |d| self.start(d)),
+            kind::STDIN => with_data(kind, text, |d| self.stdin(d)),
+            kind::RESIZE => with_data(kind, text, |d| self.resize(d)),
+            kind::PAUSE | kind::RESUME => with_data(kind, text, |d| self.pause(d, kind)),
+            kind::SESSION_END => with_data(kind, text, |d| self.end(d)),
+            kind::ERROR => with_data(kind, text, |d: ErrorData| info!("the relay reported an error: {}", d.message)),
             kind::HELLO_OK => {}
             _ => {
                 let shown: String = kind.chars().take(32).collect();
@@ -216,7 +221,7 @@ impl Sessions {
 }
 
 /// Hands the frame's `data` to `f` if it parses as `T`; logs and drops the frame otherwise.
-fn handle<T: Deserialize>(kind: &str, text: &str, f: impl FnOnce(T)) {
+fn with_data<T: Deserialize>(kind: &str, text: &str, f: impl FnOnce(T)) {
     match frame::data(text) {
         Some(data) => f(data),
         None => info!("ignored a {kind} frame with invalid data ({} bytes)", text.len()),

@@ -5,237 +5,17 @@
 //! exit. The deadline around each test only turns a hang into a failure.
 #![cfg(unix)]
 
-use async_tungstenite::WebSocketStream;
+mod common;
+
 use async_tungstenite::tungstenite::Message;
-use async_tungstenite::tungstenite::handshake::server::{Request, Response};
-use async_tungstenite::tungstenite::protocol::CloseFrame;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use futures_rustls::TlsAcceptor;
-use futures_rustls::rustls::pki_types::pem::PemObject;
-use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use futures_rustls::rustls::{self, ServerConfig};
+use common::*;
 use miniserde::{Deserialize, json};
-use privaclaw_proto::{Frame, Hello, Output, SessionEnd, SessionRef};
-use smol::Timer;
-use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use privaclaw_proto::{Hello, SessionEnd};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpListener;
-use smol::stream::StreamExt;
 use std::collections::HashSet;
-use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_relay-connector");
-
-fn within<T>(test: impl Future<Output = T>) -> T {
-    smol::block_on(smol::future::or(test, async {
-        Timer::after(Duration::from_secs(90)).await;
-        panic!("test timed out");
-    }))
-}
-
-/// A fresh directory under cargo's scratch space for one test.
-fn scratch(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("relay-{name}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The connector process, killed if a test leaves it running.
-struct Connector {
-    child: Option<Child>,
-    dir: PathBuf,
-}
-
-impl Connector {
-    /// Starts the connector paired to `relay_url` (config written the way pairing would).
-    fn start(relay_url: &str) -> Connector {
-        Connector::start_with(relay_url, &[])
-    }
-
-    fn start_with(relay_url: &str, args: &[&str]) -> Connector {
-        let dir = scratch("run");
-        let config = dir.join("config.json");
-        std::fs::write(&config, format!(r#"{{"device_id":"dev-1","token":"tok-secret","relay_url":"{relay_url}"}}"#))
-            .unwrap();
-        let child = Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "--shell", "/bin/sh", "--name", "test-box", "-v"])
-            .args(args)
-            .env("HOME", &dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
-            .spawn()
-            .unwrap();
-        Connector { child: Some(child), dir }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.as_mut().unwrap().try_wait().unwrap().is_none()
-    }
-
-    async fn exit_status(&mut self) -> ExitStatus {
-        let mut child = self.child.take().unwrap();
-        smol::unblock(move || child.wait().unwrap()).await
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.join("stderr")).unwrap()
-    }
-}
-
-impl Drop for Connector {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// What the fake relay's WebSockets run on: plain TCP, or TLS over it.
-trait Io: AsyncRead + AsyncWrite + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
-
-struct FakeRelay {
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-}
-
-impl FakeRelay {
-    async fn new() -> FakeRelay {
-        FakeRelay { listener: TcpListener::bind("127.0.0.1:0").await.unwrap(), tls: None }
-    }
-
-    /// A relay on wss:// whose certificate comes from the test CA (`tests/fixtures/`).
-    async fn with_tls() -> FakeRelay {
-        let fixture = |name: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-        let chain = CertificateDer::pem_file_iter(fixture("relay.pem")).unwrap().map(Result::unwrap).collect();
-        let key = PrivateKeyDer::from_pem_file(fixture("relay.key")).unwrap();
-        let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap();
-        FakeRelay { tls: Some(TlsAcceptor::from(Arc::new(config))), ..FakeRelay::new().await }
-    }
-
-    fn url(&self) -> String {
-        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
-        format!("{scheme}://{}", self.listener.local_addr().unwrap())
-    }
-
-    async fn accept_io(&self) -> std::io::Result<Box<dyn Io>> {
-        let (stream, _) = self.listener.accept().await?;
-        Ok(match &self.tls {
-            Some(tls) => Box::new(tls.accept(stream).await?),
-            None => Box::new(stream),
-        })
-    }
-
-    /// Accepts the connector's next connection and checks its path.
-    #[allow(clippy::result_large_err)] // the callback's type is tungstenite's
-    async fn accept(&self) -> Link {
-        let stream = self.accept_io().await.unwrap();
-        let ws = async_tungstenite::accept_hdr_async(stream, |req: &Request, res: Response| {
-            assert_eq!(req.uri().path(), "/connect");
-            Ok(res)
-        })
-        .await
-        .unwrap();
-        Link { ws }
-    }
-
-    /// Accepts a connection and completes hello / hello_ok; returns the hello.
-    async fn accept_hello(&self) -> (Link, Hello) {
-        let mut link = self.accept().await;
-        let hello: Hello = link.expect("hello").await;
-        link.send(r#"{"type":"hello_ok","data":{"session_grace":600}}"#).await;
-        (link, hello)
-    }
-}
-
-struct Link {
-    ws: WebSocketStream<Box<dyn Io>>,
-}
-
-#[derive(Deserialize)]
-struct Head {
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-impl Link {
-    async fn send(&mut self, text: &str) {
-        self.ws.send(Message::text(text)).await.unwrap();
-    }
-
-    async fn close(&mut self, code: u16) {
-        let frame = CloseFrame { code: code.into(), reason: "test".into() };
-        self.ws.close(Some(frame)).await.unwrap();
-    }
-
-    /// The next text frame as (type, text); control frames are skipped.
-    async fn recv(&mut self) -> (String, String) {
-        loop {
-            match self.ws.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    let text = text.as_str().to_owned();
-                    let head: Head = json::from_str(&text).unwrap();
-                    return (head.kind, text);
-                }
-                Some(Ok(Message::Close(_))) | None => panic!("the connector closed the link"),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => panic!("link error: {e}"),
-            }
-        }
-    }
-
-    /// Skips frames until one of `kind`, and returns its data.
-    async fn expect<T: Deserialize>(&mut self, kind: &str) -> T {
-        loop {
-            let (k, text) = self.recv().await;
-            if k == kind {
-                return json::from_str::<Frame<T>>(&text).unwrap().data.unwrap();
-            }
-        }
-    }
-
-    async fn start_session(&mut self, id: &str) {
-        self.send(&format!(r#"{{"type":"session_start","data":{{"session_id":"{id}","cols":100,"rows":30}}}}"#)).await;
-        let started: SessionRef = self.expect("session_started").await;
-        assert_eq!(started.session_id, id);
-    }
-
-    async fn type_in(&mut self, id: &str, keys: &str) {
-        let b64 = BASE64.encode(keys);
-        self.send(&format!(r#"{{"type":"stdin","data":{{"session_id":"{id}","data_b64":"{b64}"}}}}"#)).await;
-    }
-
-    /// Reads `id`'s output until it contains `needle`; returns what it read.
-    async fn read_until(&mut self, id: &str, needle: &str) -> String {
-        let mut seen = String::new();
-        while !seen.contains(needle) {
-            let out: Output = self.expect("stdout").await;
-            if out.session_id == id {
-                seen.push_str(&String::from_utf8_lossy(&BASE64.decode(out.data_b64).unwrap()));
-            }
-        }
-        seen
-    }
-}
+use std::path::Path;
+use std::process::Command;
 
 #[test]
 fn says_hello_runs_sessions_and_survives_bad_frames() {
@@ -470,6 +250,31 @@ fn pairing_saves_the_credentials_owner_only() {
         assert_eq!(std::fs::metadata(&config).unwrap().permissions().mode() & 0o777, 0o600);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains(config.to_str().unwrap()) && stdout.contains("relay-connector"));
+    });
+}
+
+#[test]
+fn pairing_again_keeps_the_node_commands_and_a_relay_cannot_add_any() {
+    within(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = format!("http://{}/functions/v1", listener.local_addr().unwrap());
+        let dir = scratch("repair");
+        let config = dir.join("config.json");
+        let evil = r#"{"device_id":"dev-9","token":"tok-9","relay_url":"wss://r","node":{"prompt":["/bin/rm"]}}"#;
+        let (_, out) =
+            smol::future::zip(serve_once(&listener, "200 OK", evil), pair_command(&api, &config).output()).await;
+        assert!(out.unwrap().status.success());
+        let saved = std::fs::read_to_string(&config).unwrap();
+        assert!(!saved.contains("/bin/rm"), "{saved}");
+
+        let mine = r#"{"device_id":"dev-1","token":"t","relay_url":"wss://r","node":{"prompt":["/usr/bin/llm","-q"],"workflows":null}}"#;
+        std::fs::write(&config, mine).unwrap();
+        let (_, out) =
+            smol::future::zip(serve_once(&listener, "200 OK", evil), pair_command(&api, &config).output()).await;
+        assert!(out.unwrap().status.success());
+        let saved = std::fs::read_to_string(&config).unwrap();
+        assert!(saved.contains(r#""token":"tok-9""#) && saved.contains(r#""prompt":["/usr/bin/llm","-q"]"#), "{saved}");
+        assert!(!saved.contains("/bin/rm"), "{saved}");
     });
 }
 

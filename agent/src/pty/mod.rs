@@ -19,6 +19,8 @@ pub use unix::Pty;
 mod windows;
 #[cfg(windows)]
 pub use windows::Pty;
+#[cfg(windows)]
+pub(crate) use windows::new_job;
 
 /// How long a hung-up shell gets to exit before it is killed.
 pub const KILL_AFTER: Duration = Duration::from_secs(2);

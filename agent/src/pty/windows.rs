@@ -204,8 +204,8 @@ fn pipe() -> io::Result<(OwnedHandle, OwnedHandle)> {
     Ok(unsafe { (OwnedHandle::from_raw_handle(read), OwnedHandle::from_raw_handle(write)) })
 }
 
-/// A job whose processes are all killed when its last handle closes.
-fn new_job() -> io::Result<OwnedHandle> {
+/// A job whose processes are all killed when its last handle closes (also for node commands).
+pub(crate) fn new_job() -> io::Result<OwnedHandle> {
     // SAFETY: no name, default security; the handle is checked before use.
     let job = unsafe { CreateJobObjectW(null(), null()) };
     if job.is_null() {
