@@ -157,6 +157,10 @@ impl Link<'_> {
             Ok(ok) => ok,
             Err(outcome) => return (outcome, None),
         };
+        // Only our relay answers with `session_grace`, and only it skips what a resend repeats.
+        if hello_ok.session_grace.is_some() {
+            self.sessions.resend_kept();
+        }
         *grace = hello_ok.session_grace.map_or(DEFAULT_GRACE, Duration::from_secs);
         self.sessions.link_up(hello_ok.workdir);
         self.outbox.set_online(true);
@@ -188,6 +192,7 @@ impl Link<'_> {
             loop {
                 Timer::after(PING_EVERY).await;
                 self.outbox.ping();
+                self.sessions.forget_idle();
             }
         };
         // Node mode: a heartbeat every interval, and `restart` ends the link.
@@ -238,6 +243,7 @@ impl Link<'_> {
     }
 
     fn hello(&self) -> String {
+        let (ids, offsets) = self.sessions.ids();
         let hello = Hello {
             device_id: Some(self.config.device_id.clone()),
             node_id: None,
@@ -249,8 +255,8 @@ impl Link<'_> {
                 arch: Some(std::env::consts::ARCH.to_owned()),
                 kind: self.node.map(|_| "node".to_owned()),
             }),
-            sessions: Some(self.sessions.ids()),
-            offsets: None,
+            sessions: Some(ids),
+            offsets: Some(offsets),
         };
         encode(kind::HELLO, Some(&hello))
     }

@@ -13,6 +13,13 @@
 //! stream's last frame (`session_end`; a request's `done` or `error`) rides behind its last
 //! output, never ahead of it.
 //!
+//! A session also keeps the last `KEEP` bytes it already handed to the link. When a link is
+//! lost, whatever the relay held of them (its queue to a browser) may be lost with it if the
+//! relay died; so on reconnect the session says where this kept output starts
+//! (`hello.offsets`) and, if the relay understands it, sends it again first: the relay drops
+//! what it already has. A session idle for a ping interval forgets what it kept: by then it
+//! has long reached the browser (or the relay's own replay buffer).
+//!
 //! A session's bytes go out as base64 `stdout` frames. A request's go out as text, in
 //! `response` frames of type `token` of at most `TOKEN` bytes, cut between UTF-8 characters:
 //! an incomplete character waits for its last bytes, and bytes that are not UTF-8 become
@@ -30,6 +37,9 @@ use std::rc::Rc;
 
 /// Output held per session before its PTY is left unread; also what survives a lost link.
 pub const LIMIT: usize = 64 << 10;
+/// Output already sent that a session keeps for a resend after a lost link: more than a relay
+/// queues for a browser before it pauses the session (256 KiB).
+pub const KEEP: usize = 256 << 10;
 /// Most PTY bytes in one `stdout` frame (≈ 21.9 KiB of base64).
 pub const FRAME: usize = 16 << 10;
 /// Most bytes of a request's output in one `token` response.
@@ -61,6 +71,12 @@ pub struct Output {
     /// A node request (`response` frames), not a session (`stdout` frames).
     request: bool,
     bytes: RefCell<Vec<u8>>,
+    /// A session's output already sent, kept for a resend (see the module comment).
+    kept: RefCell<VecDeque<u8>>,
+    /// The output offset of the first kept byte.
+    kept_from: Cell<u64>,
+    /// Output went out since the last `forget_if_idle`.
+    active: Cell<bool>,
     paused: Cell<bool>,
     end: RefCell<Option<End>>,
     queued: Cell<bool>,
@@ -85,6 +101,9 @@ impl Output {
             id,
             request,
             bytes: RefCell::default(),
+            kept: RefCell::default(),
+            kept_from: Cell::new(0),
+            active: Cell::new(false),
             paused: Cell::new(false),
             end: RefCell::new(None),
             queued: Cell::new(false),
@@ -134,6 +153,9 @@ impl Output {
                 output_frame(kind::STDOUT, &self.id, n.div_ceil(3) * 4, |buf| BASE64.encode_string(&bytes[..n], buf));
             (frame, n)
         };
+        if !self.request {
+            self.keep(&bytes[..n]);
+        }
         if n == bytes.len() {
             // An idle stream keeps no buffer around.
             *bytes = Vec::new();
@@ -142,6 +164,42 @@ impl Output {
         }
         self.room.notify();
         Some(frame)
+    }
+
+    fn keep(&self, sent: &[u8]) {
+        let mut kept = self.kept.borrow_mut();
+        kept.extend(sent);
+        let over = kept.len().saturating_sub(KEEP);
+        kept.drain(..over);
+        self.kept_from.set(self.kept_from.get() + over as u64);
+        self.active.set(true);
+    }
+
+    /// Where in this session's output a resend would start (`hello.offsets`).
+    pub fn resend_offset(&self) -> u64 {
+        self.kept_from.get()
+    }
+
+    /// Puts the kept output back in front of what waits to be sent: the relay asked for it
+    /// from `resend_offset` on.
+    pub fn rewind(&self) {
+        let kept = std::mem::take(&mut *self.kept.borrow_mut());
+        if kept.is_empty() {
+            return;
+        }
+        let mut bytes = self.bytes.borrow_mut();
+        let rest = std::mem::take(&mut *bytes);
+        bytes.extend(kept);
+        bytes.extend(rest);
+    }
+
+    /// Drops the kept output if nothing went out since the last call.
+    pub fn forget_if_idle(&self) {
+        if !self.active.replace(false) {
+            let mut kept = self.kept.borrow_mut();
+            self.kept_from.set(self.kept_from.get() + kept.len() as u64);
+            *kept = VecDeque::new();
+        }
     }
 
     fn end_frame(&self) -> Option<String> {
@@ -332,6 +390,33 @@ mod tests {
             assert!(order[4].starts_with(a_out));
             assert!(b.delivered.is_set());
             assert!(a.bytes.borrow().is_empty() && !a.has_more());
+        });
+    }
+
+    #[test]
+    fn sent_output_is_kept_for_a_resend_and_forgotten_when_idle() {
+        smol::block_on(async {
+            let outbox = Outbox::default();
+            outbox.set_online(true);
+            let out = Output::new("s".into());
+            outbox.push_output(&out, &vec![b'a'; KEEP + FRAME]);
+            for _ in 0..(KEEP / FRAME + 1) {
+                outbox.next().await;
+            }
+            assert_eq!(out.resend_offset(), FRAME as u64, "the oldest bytes beyond KEEP are let go");
+            outbox.push_output(&out, b"tail");
+            out.rewind();
+            assert_eq!(out.bytes.borrow().len(), KEEP + 4, "kept, then what was still waiting");
+            assert!(out.bytes.borrow().ends_with(b"aaaatail"));
+            assert_eq!(out.resend_offset(), FRAME as u64);
+            // Sent again: kept again. A quiet interval later it is forgotten.
+            while out.has_more() {
+                outbox.next().await;
+            }
+            out.forget_if_idle();
+            assert_eq!(out.resend_offset(), (FRAME + 4) as u64, "active since the last look: the last KEEP bytes");
+            out.forget_if_idle();
+            assert_eq!(out.resend_offset(), (KEEP + FRAME + 4) as u64, "idle: nothing kept");
         });
     }
 

@@ -47,8 +47,24 @@ impl Sessions {
     }
 
     /// Sessions the relay should carry on with after a reconnect (`hello.sessions`).
-    pub fn ids(&self) -> Vec<String> {
-        self.table.borrow().keys().cloned().collect()
+    /// With, for each, where a resend of its output would start (`hello.offsets`).
+    pub fn ids(&self) -> (Vec<String>, Vec<u64>) {
+        self.table.borrow().iter().map(|(id, s)| (id.clone(), s.out.resend_offset())).unzip()
+    }
+
+    /// The relay takes resends (`hello_ok.session_grace` says it is ours): every session sends
+    /// its kept output again, from where `hello.offsets` said.
+    pub fn resend_kept(&self) {
+        for session in self.table.borrow().values() {
+            session.out.rewind();
+        }
+    }
+
+    /// Called every ping interval: sessions that sent nothing since forget their kept output.
+    pub fn forget_idle(&self) {
+        for session in self.table.borrow().values() {
+            session.out.forget_if_idle();
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -314,7 +330,7 @@ mod tests {
             }
             let pid_a = Pid::from_raw(pid_a as i32).unwrap();
             assert_eq!(test_kill_process(pid_a), Err(rustix::io::Errno::SRCH), "a's shell is gone and reaped");
-            assert_eq!(sessions.ids(), ["b"]);
+            assert_eq!(sessions.ids().0, ["b"]);
 
             type_in(&sessions, "b", "echo still-$((6*7))\r");
             read_until(&outbox, &[("b", "still-42")]).await;
@@ -362,7 +378,7 @@ mod tests {
             // Tab closed: the shell stays.
             sessions.dispatch(r#"{"type":"session_end","data":{"session_id":"d","reason":"browser_disconnected"}}"#);
             sessions.dispatch(r#"{"type":"session_end","data":{"session_id":"d"}}"#);
-            assert_eq!(sessions.ids(), ["d"]);
+            assert_eq!(sessions.ids().0, ["d"]);
             // Garbage changes nothing.
             for junk in
                 ["{", "[]", r#"{"type":"stdin","data":{"session_id":"d","data_b64":"!!"}}"#, r#"{"type":"mystery"}"#]

@@ -150,3 +150,40 @@ async fn a_deleted_device_s_connector_stops_and_says_to_pair_again() {
     assert_eq!(t.agent.exit_code().await, Some(3));
     assert!(t.agent.log().to_lowercase().contains("pair"), "{}", t.agent.log());
 }
+
+/// Decoded output of the next `stdout` frame.
+async fn chunk(b: &mut Ws) -> String {
+    use base64::Engine;
+    let f = b.expect("stdout").await;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(f["data"]["data_b64"].as_str().unwrap()).unwrap();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test]
+async fn a_relay_killed_mid_stream_loses_no_output() {
+    let mut t = e2e().await;
+    let (session, mut b) = t.shell(80, 24).await;
+    // A counter from a shell loop: slow enough that the relay dies while it runs.
+    b.send(stdin(&session, "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo n$i; done; echo end-$((6*7))\r")).await;
+    let mut seen = String::new();
+    while !seen.contains("\r\nn3000\r\n") {
+        seen.push_str(&chunk(&mut b).await);
+    }
+    t.relay.restart(); // kill -9, mid-stream
+    let (relay, owner, device) = (&t.relay, &t.owner, &t.device);
+    wait_until("the connector is back", || relay.is_online(owner, device)).await;
+    let mut again = Ws::open(&format!("{}/session", t.relay.ws)).await;
+    again
+        .send(json!({"type": "auth", "data": {"token": t.owner.token, "session_id": session, "offset": seen.len()}}))
+        .await;
+    assert_eq!(again.expect("auth_ok").await["data"]["offset"], seen.len());
+    let mut all = seen;
+    while !all.contains("end-42") {
+        all.push_str(&chunk(&mut again).await);
+    }
+    // Typed ahead of the first prompt, the loop's first line follows that prompt ("# n1").
+    let counted: Vec<u32> =
+        all.split("\r\n").filter_map(|l| l.rsplit(' ').next()?.strip_prefix('n')?.parse().ok()).collect();
+    assert_eq!(counted.len(), 20000, "every line once");
+    assert!(counted.iter().enumerate().all(|(i, n)| *n as usize == i + 1), "in order, none lost, none doubled");
+}
