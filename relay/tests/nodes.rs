@@ -197,3 +197,65 @@ async fn a_node_that_stops_beating_goes_offline_and_terminal_connectors_take_no_
         relay.post(&format!("/api/v1/nodes/{}/commands", s.device), &s.owner.token, json!({"type": "status"})).await;
     assert_eq!((st, v["error"].as_str()), (409, Some("not_a_node")));
 }
+
+#[tokio::test]
+async fn relay_connector_is_a_node_on_the_same_link_as_its_terminals() {
+    connector_bin();
+    let relay = Relay::start().await;
+    let owner = relay.signup("rc-node@example.com").await;
+    let project = relay.project(&owner, "lab").await;
+    let (device, code) = relay.device(&owner, &project, "gpu-box").await;
+    let mut agent = Agent { child: None, dir: tempfile::tempdir().unwrap() };
+    assert!(agent.pair(&relay, &code).status.success());
+    // Declare what the node may run: a "model" that upper-cases its prompt, and one workflow.
+    let flows = agent.dir.path().join("workflows");
+    std::fs::create_dir(&flows).unwrap();
+    let greet = flows.join("greet");
+    std::fs::write(&greet, "#!/bin/sh\nprintf 'params: '; cat\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&greet, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(agent.config()).unwrap()).unwrap();
+    cfg["node"] = json!({"prompt": ["/bin/sh", "-c", "tr a-z A-Z"], "workflows": flows});
+    std::fs::write(agent.config(), cfg.to_string()).unwrap();
+    agent.run();
+    wait_until("the node is online", || relay.is_online(&owner, &device)).await;
+    let (_, nodes) = relay.get("/functions/v1/relay-nodes", &owner.token).await;
+    assert_eq!((nodes["nodes"][0]["kind"].as_str(), nodes["nodes"][0]["agent"].as_str()), (Some("node"), Some("node")));
+
+    let answer = |body: Value| {
+        let relay = &relay;
+        let token = owner.token.clone();
+        let device = device.clone();
+        async move {
+            let (status, mut lines) = command(relay, &token, &device, body).await;
+            assert_eq!(status, 200);
+            let mut text = String::new();
+            loop {
+                let l = next(&mut lines).await;
+                match l["type"].as_str() {
+                    Some("token") => text.push_str(l["content"].as_str().unwrap()),
+                    Some("accepted") => {}
+                    Some(_) => return (text, l),
+                    None => panic!("{l}"),
+                }
+            }
+        }
+    };
+    let (text, end) = answer(json!({"type": "prompt", "data": {"prompt": "hello node"}})).await;
+    assert_eq!((text.as_str(), end["type"].as_str()), ("HELLO NODE", Some("done")));
+    let (text, end) = answer(json!({"type": "workflow", "data": {"workflow_id": "greet", "params": {"x": 1}}})).await;
+    assert!(text.starts_with("params: {\"x\":1}"), "{text}");
+    assert_eq!(end["type"], "done");
+    let (_, end) = answer(json!({"type": "workflow", "data": {"workflow_id": "../../bin/sh"}})).await;
+    assert_eq!(end["type"], "error", "no path traversal: {end}");
+    let (_, end) = answer(json!({"type": "status"})).await;
+    assert_eq!(end["type"], "status");
+    assert!(end["uptime"].is_u64());
+
+    // The same connector still serves terminals.
+    let session = relay.start_session(&owner, &device).await;
+    let mut b = relay.browser(&owner, &session, &device).await;
+    b.expect("session_started").await;
+    b.send(stdin(&session, "echo still-$((40+2))\r")).await;
+    b.output_until("still-42").await;
+}
