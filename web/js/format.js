@@ -20,10 +20,17 @@ export function ago(iso) {
 
 /** "45 s", "12 min", "2 h 05 min" between two ISO times (the second defaults to now). */
 export function duration(startIso, endIso) {
-  const s = Math.max(0, Math.round(((endIso ? new Date(endIso) : new Date()) - new Date(startIso)) / 1000));
+  return seconds(Math.round(((endIso ? new Date(endIso) : new Date()) - new Date(startIso)) / 1000));
+}
+
+/** "45 s", "12 min", "2 h 05 min", "3 d 04 h": a number of seconds (an uptime, say). */
+export function seconds(total) {
+  const s = Math.max(0, Math.floor(total));
+  const two = (n) => String(n).padStart(2, '0');
   if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.round(s / 60)} min`;
-  return `${Math.floor(s / 3600)} h ${String(Math.round((s % 3600) / 60)).padStart(2, '0')} min`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${two(Math.floor((s % 3600) / 60))} min`;
+  return `${Math.floor(s / 86400)} d ${two(Math.floor((s % 86400) / 3600))} h`;
 }
 
 /** One word for a POSIX shell, quoted only when it needs to be. */

@@ -50,7 +50,7 @@ after(async () => {
 test('public pages: landing, docs, llms.txt, not found', async () => {
   await owner.goto('/docs');
   await owner.getByRole('heading', { name: 'Getting started', level: 2 }).waitFor();
-  for (const heading of ['The connector', 'Install', 'Troubleshooting', 'FAQ']) {
+  for (const heading of ['The connector', 'AI nodes', 'Install', 'Troubleshooting', 'FAQ']) {
     await owner.getByRole('heading', { name: heading, exact: true }).waitFor();
   }
   // Commands in the docs carry this relay's own address.
@@ -236,49 +236,52 @@ test('settings: display name', async () => {
   assert.equal(await owner.getByLabel('Display name').inputValue(), 'Ada <Owner>');
 });
 
-test('AI nodes: create with checks, edit, switch, test the connection, delete', async () => {
+test('AI-node configurations: create with checks, edit, switch, test the connection, delete', async () => {
   // A stand-in relay that accepts the WebSocket handshake, for "Test connection" below.
   await owner.routeWebSocket('wss://relay.test/connect', () => {});
   await owner.goto('/skill/privaclaw');
-  await owner.getByRole('heading', { name: 'No node selected' }).waitFor();
-  await owner.getByRole('button', { name: 'New node' }).first().click();
-  const form = owner.getByRole('form', { name: 'New node' });
+  await owner.getByRole('heading', { name: 'No nodes yet' }).waitFor();
+  await owner.getByRole('button', { name: 'New configuration' }).click();
+  const form = owner.getByRole('form', { name: 'New configuration' });
   await form.getByLabel('Name').fill('prod');
   await form.getByLabel('Node ID').fill('prod-node-01');
   await form.getByLabel('Relay URL').fill('http://relay.test');
   await form.getByLabel('Auth token').fill('short');
-  await form.getByRole('button', { name: 'Create node' }).click();
+  await form.getByRole('button', { name: 'Save configuration' }).click();
   assert.equal(await form.getByLabel('Auth token').evaluate((el) => el.validity.tooShort), true, 'the browser holds a short token back');
   await form.getByLabel('Auth token').fill('a-long-enough-secret');
-  await form.getByRole('button', { name: 'Create node' }).click();
+  await form.getByRole('button', { name: 'Save configuration' }).click();
   await form.getByRole('alert').filter({ hasText: 'must start with wss:// or https://' }).waitFor();
   await form.getByLabel('Relay URL').fill('wss://relay.test');
-  await form.getByRole('button', { name: 'Create node' }).click();
+  await form.getByRole('button', { name: 'Save configuration' }).click();
   const nodes = owner.getByRole('list', { name: 'Nodes' });
   await nodes.getByRole('button', { name: /prod/ }).waitFor();
   await owner.locator('pre', { hasText: '"node_id": "prod-node-01"' }).waitFor();
+  // Its node id is no device of this person's projects: nothing to command from here.
+  await owner.getByText('A saved configuration only').waitFor();
+  assert.equal(await owner.getByRole('button', { name: 'Status' }).count(), 0);
 
   await owner.getByRole('button', { name: 'Test connection' }).click();
   await owner.getByText(/WebSocket connected in \d+ ms/).waitFor();
 
-  await owner.getByRole('button', { name: 'New node' }).first().click();
-  const second = owner.getByRole('form', { name: 'New node' });
+  await owner.getByRole('button', { name: 'New configuration' }).click();
+  const second = owner.getByRole('form', { name: 'New configuration' });
   await second.getByLabel('Name').fill('laptop');
   await second.getByLabel('Auth token').fill('another-secret');
-  await second.getByRole('button', { name: 'Create node' }).click();
-  await owner.getByRole('form', { name: 'Node laptop' }).waitFor();
-  const uuid = await owner.getByRole('form', { name: 'Node laptop' }).getByLabel('Node ID').inputValue();
+  await second.getByRole('button', { name: 'Save configuration' }).click();
+  await owner.getByRole('form', { name: 'Configuration of laptop' }).waitFor();
+  const uuid = await owner.getByRole('form', { name: 'Configuration of laptop' }).getByLabel('Node ID').inputValue();
   assert.match(uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 
   await nodes.getByRole('button', { name: /prod/ }).click();
-  const prod = owner.getByRole('form', { name: 'Node prod' });
+  const prod = owner.getByRole('form', { name: 'Configuration of prod' });
   await prod.getByLabel('Name').fill('production');
   await prod.getByRole('button', { name: 'Save changes' }).click();
   await nodes.getByRole('button', { name: /production/ }).waitFor();
-  await owner.getByRole('button', { name: 'Delete', exact: true }).click();
-  await owner.getByRole('dialog').getByRole('button', { name: 'Delete node' }).click();
+  await owner.getByRole('button', { name: 'Delete configuration' }).click();
+  await owner.getByRole('dialog').getByRole('button', { name: 'Delete configuration' }).click();
   await nodes.getByRole('button', { name: /production/ }).waitFor({ state: 'detached' });
-  await owner.getByRole('form', { name: 'Node laptop' }).waitFor();
+  await owner.getByRole('form', { name: 'Configuration of laptop' }).waitFor();
 });
 
 test('no console errors, no failed requests', () => {

@@ -7,7 +7,7 @@ import { footer } from '../ui/footer.js';
 
 export const title = 'Docs';
 
-const FILES = ['getting-started', 'connector', 'install', 'troubleshooting', 'faq'];
+const FILES = ['getting-started', 'connector', 'ai-nodes', 'install', 'troubleshooting', 'faq'];
 
 export async function render(main, { signal }) {
   replace(main, h('div', { class: 'page' }, loading()));

@@ -1,6 +1,7 @@
 // One device as a list row — name, live status pill, what is known about its connection, and
-// a Connect button enabled only while it is online — and the watcher that keeps rows current
-// as the relay reports devices going online or offline. Pages add their own actions.
+// a Connect button enabled only while it is online (an AI node also links to its page, and an
+// OpenClaw node, which has no terminal, has no Connect) — and the watcher that keeps rows
+// current as the relay reports devices going online or offline. Pages add their own actions.
 import { h } from '../dom.js';
 import * as events from '../events.js';
 import { openTerminal } from '../connect.js';
@@ -14,7 +15,10 @@ export function deviceRow(device, { project, actions = [] } = {}) {
       h('div', { class: 'item-meta' })),
     statusBadge(device.status),
     h('div', { class: 'item-actions' },
-      h('button', {
+      device.kind !== 'connector' && h('a', {
+        class: 'btn btn-sm', href: `/skill/privaclaw?node=${encodeURIComponent(device.id)}`, 'aria-label': `Open the AI node ${device.name}`,
+      }, 'AI node'),
+      device.kind !== 'openclaw' && h('button', {
         type: 'button',
         class: 'btn btn-primary btn-sm connect',
         'aria-label': `Connect to ${device.name}`,
@@ -28,7 +32,8 @@ export function deviceRow(device, { project, actions = [] } = {}) {
 function fill(row, device, project) {
   const online = device.status === 'online';
   setStatus(row.querySelector('.status'), device.status);
-  row.querySelector('.connect').disabled = !online;
+  const connect = row.querySelector('.connect');
+  if (connect) connect.disabled = !online;
   let seen = 'waiting for pairing';
   if (device.paired) seen = online ? 'connected' : `last seen ${ago(device.last_seen)}`;
   row.querySelector('.item-meta').textContent = [project?.name, seen].filter(Boolean).join(' · ');

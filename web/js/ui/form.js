@@ -5,11 +5,16 @@ import { h } from '../dom.js';
 
 let ids = 0;
 
-/** A labelled input; extra props (required, minlength, autocomplete…) go to the <input>. */
+/**
+ * A labelled input (`type: 'textarea'` for several lines); extra props (required, minlength,
+ * autocomplete…) go to the control.
+ */
 export function field({ label, name, type = 'text', value, hint, ...attrs }) {
   const id = `f-${name}-${++ids}`;
   const hintId = hint ? `${id}-hint` : null;
-  const input = h('input', { id, name, type, 'aria-describedby': hintId, ...attrs });
+  const input = type === 'textarea'
+    ? h('textarea', { id, name, 'aria-describedby': hintId, ...attrs })
+    : h('input', { id, name, type, 'aria-describedby': hintId, ...attrs });
   if (value !== undefined && value !== null) input.value = value;
   return h('div', { class: 'field' },
     h('label', { for: id }, label),
