@@ -123,11 +123,16 @@ async fn serve<P: Peer>(ws: Ws, mut peer: P, ping: Duration) {
     let epoch = Instant::now();
     let heard = Arc::new(AtomicU64::new(0));
     let mut writer = tokio::spawn(write_loop(sink, inbox, heard.clone(), epoch, peer.low_water(), ping));
+    // A JoinHandle must not be polled again once it has completed (tokio panics).
+    let mut writer_done = false;
     loop {
         let deadline = peer.deadline();
         let msg = tokio::select! {
             m = stream.next() => m,
-            _ = &mut writer => break,
+            _ = &mut writer => {
+                writer_done = true;
+                break;
+            }
             _ = sleep_until(deadline) => {
                 out.close(privaclaw_proto::kind::close::PROTOCOL, "no hello or auth within 10 seconds");
                 break;
@@ -177,7 +182,7 @@ async fn serve<P: Peer>(ws: Ws, mut peer: P, ping: Duration) {
     Box::pin(peer.on_close()).await;
     // Let the writer deliver a close frame, but never wait on a peer that does not read.
     drop(out);
-    if tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
+    if !writer_done && tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
         writer.abort();
     }
 }

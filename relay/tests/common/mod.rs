@@ -254,6 +254,18 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.kill();
+        assert_no_panic("relay", &self.log());
+    }
+}
+
+/// A panic in a spawned task does not fail the test that caused it, only this does: every
+/// test checks the logs of the processes it started.
+fn assert_no_panic(who: &str, log: &str) {
+    if let Some(at) = log.find("panicked at")
+        && !std::thread::panicking()
+    {
+        let end = log[at..].char_indices().nth(600).map_or(log.len(), |(i, _)| at + i);
+        panic!("the {who} panicked during this test:\n{}", &log[at..end]);
     }
 }
 
@@ -312,17 +324,25 @@ pub enum Next {
 
 impl Ws {
     pub async fn open(url: &str) -> Ws {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
-        Ws { ws }
+        Ws::dial(url, None).await
     }
 
     /// Opens a socket with a tiny receive buffer, so not reading shows up fast at the relay.
     pub async fn open_small(url: &str) -> Ws {
+        Ws::dial(url, Some(4096)).await
+    }
+
+    /// Dials `ws://` as a browser does (TCP_NODELAY, which latency figures depend on).
+    async fn dial(url: &str, recv_buffer: Option<u32>) -> Ws {
         let addr = url.trim_start_matches("ws://").split('/').next().unwrap().parse().unwrap();
         let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        sock.set_recv_buffer_size(4096).unwrap();
-        let tcp = sock.connect(addr).await.unwrap();
-        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await.unwrap();
+        if let Some(size) = recv_buffer {
+            sock.set_recv_buffer_size(size).unwrap();
+        }
+        let tcp = sock.connect(addr).await.expect("the relay accepts TCP");
+        tcp.set_nodelay(true).unwrap();
+        let (ws, _) =
+            tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await.expect("websocket connects");
         Ws { ws }
     }
 
@@ -532,6 +552,7 @@ impl Drop for Agent {
             let _ = c.kill();
             let _ = c.wait();
         }
+        assert_no_panic("connector", &self.log());
     }
 }
 
