@@ -94,6 +94,22 @@ fn cpu_secs(pid: u32) -> f64 {
     (f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0)) as f64 / clk_tck()
 }
 
+/// Busy and total CPU ticks of the whole machine (all cores), from /proc/stat.
+fn machine_ticks() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> =
+        s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// Share of the machine's CPU (all cores) busy since `before`.
+fn busy_since(before: (u64, u64)) -> f64 {
+    let now = machine_ticks();
+    (now.0 - before.0) as f64 / (now.1 - before.1).max(1) as f64
+}
+
 /// Pids of the direct children of `parent` whose command is `comm`.
 fn children_named(parent: u32, comm: &str) -> Vec<u32> {
     let mut v = Vec::new();
@@ -372,6 +388,20 @@ struct Row {
     met: Option<bool>,
 }
 
+/// One stream through the relay.
+struct Stream {
+    bytes: u64,
+    secs: f64,
+    relay_cpu: f64,
+    agent_cpu: f64,
+    /// This process: the browser side, which a real browser would run on another machine.
+    client_cpu: f64,
+    /// Share of the whole machine's CPU busy meanwhile.
+    busy: f64,
+    agent_peak: f64,
+    relay_peak: f64,
+}
+
 struct Bench {
     relay: Relay,
     owner: User,
@@ -537,20 +567,30 @@ impl Bench {
         );
     }
 
-    /// Streams `pipeline(bytes)` in `t` until its end marker; returns (bytes at the browser,
-    /// seconds, relay CPU s, connector CPU s, connector peak RSS MiB, relay peak RSS MiB).
-    async fn stream_once(&self, t: &mut Term, bytes: usize) -> (u64, f64, f64, f64, f64, f64) {
-        let (rpid, apid) = (self.relay.pid(), self.agent_pid());
+    /// Streams `pipeline(bytes)` in `t` until its end marker.
+    async fn stream_once(&self, t: &mut Term, bytes: usize) -> Stream {
+        let (rpid, apid, me) = (self.relay.pid(), self.agent_pid(), std::process::id());
         let sampler = Sampler::start(vec![apid, rpid], Duration::from_millis(20));
-        let (rc0, ac0) = (cpu_secs(rpid), cpu_secs(apid));
+        let (rc0, ac0, cc0) = (cpu_secs(rpid), cpu_secs(apid), cpu_secs(me));
+        let m0 = machine_ticks();
         let t0 = Instant::now();
         t.type_in(&format!("{}; echo {}\r", pipeline(bytes), hide("STREAMEND"))).await;
         let got = t.until("STREAMEND").await;
         let secs = t0.elapsed().as_secs_f64();
-        let (rc, ac) = (cpu_secs(rpid) - rc0, cpu_secs(apid) - ac0);
+        let busy = busy_since(m0);
+        let (rc, ac, cc) = (cpu_secs(rpid) - rc0, cpu_secs(apid) - ac0, cpu_secs(me) - cc0);
         let series = sampler.finish().await;
         let peak = |i: usize| min_max(series[i].iter().map(|s| s.1)).1;
-        (got, secs, rc, ac, peak(0), peak(1))
+        Stream {
+            bytes: got,
+            secs,
+            relay_cpu: rc,
+            agent_cpu: ac,
+            client_cpu: cc,
+            busy,
+            agent_peak: peak(0),
+            relay_peak: peak(1),
+        }
     }
 
     // 1. Throughput at the browser vs the raw PTY rate, interleaved.
@@ -566,23 +606,31 @@ impl Bench {
         let (mut apeak, mut rpeak) = (0f64, 0f64);
         for i in 0..reps {
             let cmd = pipeline(bytes);
+            let m0 = machine_ticks();
             let (rb, rs) = tokio::task::spawn_blocking(move || raw_pty::run(&cmd)).await.unwrap();
+            let raw_busy = busy_since(m0);
             assert!(rb >= expected, "the raw PTY reader got {rb} bytes, expected {expected}");
-            let (gb, gs, rc, ac, ap, rp) = self.stream_once(&mut t, bytes).await;
-            assert!(gb >= expected, "the browser got {gb} bytes, expected at least {expected}");
-            let (r_mbs, o_mbs) = (rb as f64 / rs / 1e6, gb as f64 / gs / 1e6);
+            let st = self.stream_once(&mut t, bytes).await;
+            assert!(st.bytes >= expected, "the browser got {} bytes, expected at least {expected}", st.bytes);
+            let (r_mbs, o_mbs) = (rb as f64 / rs / 1e6, st.bytes as f64 / st.secs / 1e6);
             println!(
-                "  round {}: raw PTY {r_mbs:.1} MB/s ({rs:.2} s), through the relay {o_mbs:.1} MB/s ({gs:.2} s), ratio {:.2}; CPU relay {rc:.2} s, connector {ac:.2} s",
+                "  round {}: raw PTY {r_mbs:.1} MB/s ({rs:.2} s, machine {:.0} % busy); through the relay {o_mbs:.1} MB/s ({:.2} s, machine {:.0} % busy); ratio {:.2}; CPU s: relay {:.2}, connector {:.2}, this client {:.2}",
                 i + 1,
-                o_mbs / r_mbs
+                raw_busy * 100.0,
+                st.secs,
+                st.busy * 100.0,
+                o_mbs / r_mbs,
+                st.relay_cpu,
+                st.agent_cpu,
+                st.client_cpu
             );
             raw.push(r_mbs);
             ours.push(o_mbs);
             ratio.push(o_mbs / r_mbs);
-            rcpu.push(rc);
-            acpu.push(ac);
-            apeak = apeak.max(ap);
-            rpeak = rpeak.max(rp);
+            rcpu.push(st.relay_cpu);
+            acpu.push(st.agent_cpu);
+            apeak = apeak.max(st.agent_peak);
+            rpeak = rpeak.max(st.relay_peak);
         }
         self.end(&t).await;
         let (o, r, q) = (median(&ours), median(&raw), median(&ratio));
@@ -835,8 +883,6 @@ impl Bench {
     }
 }
 
-/// Sends `keys` single-key frames 10 ms apart (a fixed schedule, whatever the echo does) and
-/// times each key from its send to its echo arriving; milliseconds, in order.
 /// Reads until `want` output bytes arrived; false if the socket closed first.
 async fn read_live(t: &mut Term, want: u64) -> bool {
     let mut buf = Vec::new();
@@ -852,6 +898,8 @@ async fn read_live(t: &mut Term, want: u64) -> bool {
     true
 }
 
+/// Sends `keys` single-key frames 10 ms apart (a fixed schedule, whatever the echo does) and
+/// times each key from its send to its echo arriving; milliseconds, in order.
 async fn echo_run(e: &mut Term, keys: usize) -> Vec<f64> {
     let gap = Duration::from_millis(10);
     let frames: Vec<String> = (0..keys)
