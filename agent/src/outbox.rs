@@ -168,9 +168,13 @@ impl Output {
 
     fn keep(&self, sent: &[u8]) {
         let mut kept = self.kept.borrow_mut();
-        kept.extend(sent);
-        let over = kept.len().saturating_sub(KEEP);
-        kept.drain(..over);
+        // Room first, then the new bytes: the deque never holds more than KEEP, so its
+        // capacity stays at KEEP instead of doubling to 2 × KEEP (20 flooding sessions held
+        // 5 MiB more that way).
+        let over = (kept.len() + sent.len()).saturating_sub(KEEP);
+        let dropped = over.min(kept.len());
+        kept.drain(..dropped);
+        kept.extend(&sent[sent.len().saturating_sub(KEEP)..]);
         self.kept_from.set(self.kept_from.get() + over as u64);
         self.active.set(true);
     }
@@ -404,6 +408,7 @@ mod tests {
                 outbox.next().await;
             }
             assert_eq!(out.resend_offset(), FRAME as u64, "the oldest bytes beyond KEEP are let go");
+            assert!(out.kept.borrow().capacity() <= KEEP, "what is kept never takes more than KEEP");
             outbox.push_output(&out, b"tail");
             out.rewind();
             assert_eq!(out.bytes.borrow().len(), KEEP + 4, "kept, then what was still waiting");
