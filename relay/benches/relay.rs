@@ -3,6 +3,7 @@
 //!    bytes each connector costs;
 //! 2. `stdout` frames per second forwarded connector → browser for 4 KiB and 16 KiB payloads,
 //!    with the relay's CPU seconds.
+//!
 //! Figures are printed next to the reference relay's (../shared/baselines.md).
 //!
 //! Knobs: BENCH_CONNECTORS, BENCH_FRAMES. Needs a high fd limit (`ulimit -n 65536`;

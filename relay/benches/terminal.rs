@@ -27,6 +27,7 @@
 mod common;
 
 use base64::Engine;
+use common::procfs::{children_named, stat, status_kib, wchar};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -51,16 +52,6 @@ fn wanted(section: &str) -> bool {
 
 // --- /proc ----------------------------------------------------------------------------------
 
-/// A field of /proc/PID/status in KiB (VmRSS, RssAnon, VmHWM); 0 if the process is gone.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn rss_mib(pid: u32) -> f64 {
     status_kib(pid, "VmRSS:") as f64 / 1024.0
 }
@@ -79,18 +70,9 @@ fn clk_tck() -> f64 {
     if t > 0 { t as f64 } else { 100.0 }
 }
 
-/// Fields after the command name in /proc/PID/stat (index 0 is the state).
-fn stat_fields(pid: u32) -> Option<(String, Vec<String>)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let open = s.find('(')?;
-    let close = s.rfind(')')?;
-    let comm = s[open + 1..close].to_string();
-    Some((comm, s[close + 2..].split_whitespace().map(String::from).collect()))
-}
-
 /// User + system CPU seconds of a process (not its children).
 fn cpu_secs(pid: u32) -> f64 {
-    let Some((_, f)) = stat_fields(pid) else { return 0.0 };
+    let Some((_, f)) = stat(pid) else { return 0.0 };
     (f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0)) as f64 / clk_tck()
 }
 
@@ -108,26 +90,6 @@ fn machine_ticks() -> (u64, u64) {
 fn busy_since(before: (u64, u64)) -> f64 {
     let now = machine_ticks();
     (now.0 - before.0) as f64 / (now.1 - before.1).max(1) as f64
-}
-
-/// Pids of the direct children of `parent` whose command is `comm`.
-fn children_named(parent: u32, comm: &str) -> Vec<u32> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        if let Some((c, f)) = stat_fields(pid) {
-            if c == comm && f.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent) {
-                v.push(pid);
-            }
-        }
-    }
-    v
-}
-
-/// Bytes a process has written (`wchar` of /proc/PID/io).
-fn wchar(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
-    s.lines().find_map(|l| l.strip_prefix("wchar: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 /// Samples the RSS of some processes until stopped: per process (min, max) in MiB.
@@ -997,12 +959,7 @@ fn main() {
 }
 
 async fn run(connector: PathBuf) {
-    let relay = Relay::start().await;
-    let owner = relay.signup("bench@example.com").await;
-    let project = relay.project(&owner, "bench").await;
-    let (device, code) = relay.device(&owner, &project, "bench-box").await;
-    let agent = Agent::start(&relay, &code);
-    wait_until("the connector is online", || relay.is_online(&owner, &device)).await;
+    let E2e { relay, owner, device, agent, .. } = E2e::start().await;
     println!(
         "terminal benchmark: relay {} (pid {}), connector {} (pid {}), shell /bin/sh",
         env!("CARGO_BIN_EXE_privaclaw-relay"),

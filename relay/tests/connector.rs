@@ -6,24 +6,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-struct E2e {
-    relay: Relay,
-    owner: User,
-    device: String,
-    agent: Agent,
-}
-
-async fn e2e() -> E2e {
-    connector_bin(); // built before any relay starts waiting on it
-    let relay = Relay::start().await;
-    let owner = relay.signup("e2e@example.com").await;
-    let project = relay.project(&owner, "e2e").await;
-    let (device, code) = relay.device(&owner, &project, "box").await;
-    let agent = Agent::start(&relay, &code);
-    wait_until("the device is online", || relay.is_online(&owner, &device)).await;
-    E2e { relay, owner, device, agent }
-}
-
 impl E2e {
     /// A new session with a browser attached, its shell ready.
     async fn shell(&self, cols: u16, rows: u16) -> (String, Ws) {
@@ -48,7 +30,7 @@ async fn run(b: &mut Ws, session: &str, cmd: &str) -> String {
 
 #[tokio::test]
 async fn pairs_with_a_private_config_and_runs_commands() {
-    let t = e2e().await;
+    let t = E2e::start().await;
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(t.agent.config()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -68,7 +50,7 @@ async fn pairs_with_a_private_config_and_runs_commands() {
 
 #[tokio::test]
 async fn stty_size_follows_resize() {
-    let t = e2e().await;
+    let t = E2e::start().await;
     let (session, mut b) = t.shell(100, 30).await;
     assert!(run(&mut b, &session, "stty size").await.contains("30 100"));
     b.send(json!({"type": "resize", "data": {"session_id": session, "cols": 132, "rows": 43}})).await;
@@ -77,7 +59,7 @@ async fn stty_size_follows_resize() {
 
 #[tokio::test]
 async fn two_sessions_are_isolated() {
-    let t = e2e().await;
+    let t = E2e::start().await;
     let (s1, mut b1) = t.shell(80, 24).await;
     let (s2, mut b2) = t.shell(80, 24).await;
     run(&mut b1, &s1, "export ONLY_HERE=one-$((10+1))").await;
@@ -91,7 +73,7 @@ async fn two_sessions_are_isolated() {
 
 #[tokio::test]
 async fn ending_a_session_kills_its_shell() {
-    let t = e2e().await;
+    let t = E2e::start().await;
     let (session, mut b) = t.shell(80, 24).await;
     let out = run(&mut b, &session, "echo pid=$$").await;
     let pid: u32 = out.split("pid=").last().unwrap().lines().next().unwrap().trim().parse().unwrap();
@@ -103,7 +85,7 @@ async fn ending_a_session_kills_its_shell() {
 
 #[tokio::test]
 async fn exit_in_the_shell_ends_the_session_for_the_browser() {
-    let t = e2e().await;
+    let t = E2e::start().await;
     let (session, mut b) = t.shell(80, 24).await;
     b.send(stdin(&session, "exit\r")).await;
     assert_eq!(b.expect("session_end").await["data"]["reason"], "exit");
@@ -113,7 +95,7 @@ async fn exit_in_the_shell_ends_the_session_for_the_browser() {
 
 #[tokio::test]
 async fn a_shell_survives_a_relay_restart() {
-    let mut t = e2e().await;
+    let mut t = E2e::start().await;
     let (session, mut b) = t.shell(80, 24).await;
     let before = run(&mut b, &session, "echo pid=$$").await;
     drop(b);
@@ -144,7 +126,7 @@ async fn a_used_pairing_code_is_refused_clearly() {
 
 #[tokio::test]
 async fn a_deleted_device_s_connector_stops_and_says_to_pair_again() {
-    let mut t = e2e().await;
+    let mut t = E2e::start().await;
     let (s, _) = t.relay.call("DELETE", &format!("/api/v1/devices/{}", t.device), Some(&t.owner.token), None).await;
     assert_eq!(s, 204);
     assert_eq!(t.agent.exit_code().await, Some(3));
@@ -161,7 +143,7 @@ async fn chunk(b: &mut Ws) -> String {
 
 #[tokio::test]
 async fn a_relay_killed_mid_stream_loses_no_output() {
-    let mut t = e2e().await;
+    let mut t = E2e::start().await;
     let (session, mut b) = t.shell(80, 24).await;
     // A counter from a shell loop: slow enough that the relay dies while it runs.
     b.send(stdin(&session, "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo n$i; done; echo end-$((6*7))\r")).await;

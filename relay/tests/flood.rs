@@ -9,62 +9,11 @@
 
 mod common;
 use base64::Engine;
+use common::procfs::{children_named, status_kib, wchar};
 use common::*;
 use serde_json::{Value, json};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
-
-struct E2e {
-    relay: Relay,
-    owner: User,
-    device: String,
-    code: String,
-    agent: Agent,
-}
-
-async fn e2e() -> E2e {
-    connector_bin(); // built before any relay starts waiting on it
-    let relay = Relay::start().await;
-    let owner = relay.signup(&format!("flood-{}@example.com", uuid::Uuid::new_v4().simple())).await;
-    let project = relay.project(&owner, "flood").await;
-    let (device, code) = relay.device(&owner, &project, "box").await;
-    let agent = Agent::start(&relay, &code);
-    wait_until("the device is online", || relay.is_online(&owner, &device)).await;
-    E2e { relay, owner, device, code, agent }
-}
-
-/// Fields of /proc/PID/stat after the command name, and the command name.
-fn stat(pid: u32) -> Option<(String, Vec<String>)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (open, close) = (s.find('(')?, s.rfind(')')?);
-    Some((s[open + 1..close].to_string(), s[close + 2..].split_whitespace().map(String::from).collect()))
-}
-
-/// Direct children of `parent` running `comm`.
-fn children_named(parent: u32, comm: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            stat(*pid).is_some_and(|(c, f)| c == comm && f.get(1).and_then(|p| p.parse().ok()) == Some(parent))
-        })
-        .collect()
-}
-
-/// Bytes the process has written so far.
-fn wchar(pid: u32) -> u64 {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
-    io.lines().find_map(|l| l.strip_prefix("wchar: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 /// Reads `stdout` frames until `bytes` of output arrived or the output contains `needle`;
 /// returns the byte count. Panics if the socket closes.
@@ -94,25 +43,20 @@ async fn read_output(b: &mut Ws, bytes: u64, needle: Option<&str>) -> u64 {
 /// second or two.
 const HELD_AT_MOST: u64 = 16 << 20;
 
-#[tokio::test]
-async fn a_stalled_browser_pauses_its_own_session_and_no_other() {
-    let t = e2e().await;
+/// A session running `yes` whose browser (a tiny receive buffer) never reads, once `yes` is
+/// held back: it wrote nothing for a full second. Were flow control broken it would never
+/// stop, and this wait would time out. Returns the session, its browser and `yes`'s pid.
+async fn stalled_yes(t: &E2e) -> (String, Ws, u32) {
     let agent_pid = t.agent.child.as_ref().unwrap().id();
-    let relay_before = rss_kib(t.relay.pid());
-
-    // Session A: its browser has a tiny receive buffer and stops reading once `yes` runs.
-    let a = t.relay.start_session(&t.owner, &t.device).await;
+    let session = t.relay.start_session(&t.owner, &t.device).await;
     let mut slow = Ws::open_small(&format!("{}/session", t.relay.ws)).await;
-    slow.send(json!({"type": "auth", "data": {"token": t.owner.token, "session_id": a, "device_id": t.device}})).await;
+    slow.send(json!({"type": "auth", "data": {"token": t.owner.token, "session_id": session, "device_id": t.device}}))
+        .await;
     slow.expect("auth_ok").await;
     slow.expect("session_started").await;
-    slow.send(stdin(&a, "exec yes flood\r")).await;
-    wait_until("yes runs in session A", || async { children_named(agent_pid, "yes").len() == 1 }).await;
+    slow.send(stdin(&session, "exec yes flood\r")).await;
+    wait_until("yes runs", || async { children_named(agent_pid, "yes").len() == 1 }).await;
     let yes = children_named(agent_pid, "yes")[0];
-
-    // Nobody reads A: the relay pauses A, the connector leaves A's PTY unread, `yes` blocks.
-    // "Blocked" = it wrote nothing for a full second. Were flow control broken, it would never
-    // stop writing and this wait would time out.
     let seen = Cell::new((u64::MAX, Instant::now()));
     wait_until("yes is held back", || {
         let w = wchar(yes);
@@ -124,11 +68,23 @@ async fn a_stalled_browser_pauses_its_own_session_and_no_other() {
         async move { held }
     })
     .await;
+    (session, slow, yes)
+}
+
+#[tokio::test]
+async fn a_stalled_browser_pauses_its_own_session_and_no_other() {
+    let t = E2e::start().await;
+    let agent_pid = t.agent.child.as_ref().unwrap().id();
+    let relay_before = status_kib(t.relay.pid(), "VmRSS:");
+
+    // Session A: nobody reads it, so the relay pauses A, the connector leaves A's PTY
+    // unread, and `yes` blocks.
+    let (_, mut slow, yes) = stalled_yes(&t).await;
     let stalled = wchar(yes);
     assert!(stalled < HELD_AT_MOST, "yes wrote {stalled} bytes into a session nobody reads");
-    let agent_rss = rss_kib(agent_pid);
+    let agent_rss = status_kib(agent_pid, "VmRSS:");
     assert!(agent_rss < 16 * 1024, "the connector holds {agent_rss} KiB");
-    let relay_growth = rss_kib(t.relay.pid()).saturating_sub(relay_before);
+    let relay_growth = status_kib(t.relay.pid(), "VmRSS:").saturating_sub(relay_before);
     assert!(relay_growth < 32 * 1024, "the relay grew by {relay_growth} KiB for one stalled browser");
 
     // Session B of the same connector is not held up: typed input echoes, bulk output flows.
@@ -147,7 +103,7 @@ async fn a_stalled_browser_pauses_its_own_session_and_no_other() {
     let read = read_output(&mut slow, 8 << 20, None).await;
     assert!(read >= 8 << 20);
     wait_until("yes writes again", || async { wchar(yes) > stalled + (1 << 20) }).await;
-    assert!(rss_kib(agent_pid) < 16 * 1024, "the connector stays small once A flows again");
+    assert!(status_kib(agent_pid, "VmRSS:") < 16 * 1024, "the connector stays small once A flows again");
 }
 
 /// Every way `s` can show up inside a longer base64 text: one encoding per alignment.
@@ -163,7 +119,7 @@ fn base64_forms(s: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_whole_run_logs_no_password_token_or_terminal_bytes() {
-    let t = e2e().await;
+    let t = E2e::start().await;
     let relay = &t.relay;
     // Password sign-in and a refresh, so the token endpoints run too.
     let (s, login) = relay
@@ -241,27 +197,8 @@ async fn a_whole_run_logs_no_password_token_or_terminal_bytes() {
 /// closing it mid-stream frees the session's flow control (the connector resumes).
 #[tokio::test]
 async fn closing_a_stalled_browser_lets_the_session_run_on() {
-    let t = e2e().await;
-    let agent_pid = t.agent.child.as_ref().unwrap().id();
-    let a = t.relay.start_session(&t.owner, &t.device).await;
-    let mut slow = Ws::open_small(&format!("{}/session", t.relay.ws)).await;
-    slow.send(json!({"type": "auth", "data": {"token": t.owner.token, "session_id": a, "device_id": t.device}})).await;
-    slow.expect("auth_ok").await;
-    slow.expect("session_started").await;
-    slow.send(stdin(&a, "exec yes flood\r")).await;
-    wait_until("yes runs", || async { children_named(agent_pid, "yes").len() == 1 }).await;
-    let yes = children_named(agent_pid, "yes")[0];
-    let seen = Cell::new((u64::MAX, Instant::now()));
-    wait_until("yes is held back", || {
-        let w = wchar(yes);
-        let (before, since) = seen.get();
-        if w != before {
-            seen.set((w, Instant::now()));
-        }
-        let held = w == before && since.elapsed() >= Duration::from_secs(1);
-        async move { held }
-    })
-    .await;
+    let t = E2e::start().await;
+    let (a, slow, yes) = stalled_yes(&t).await;
     let stalled = wchar(yes);
     // The tab goes away without reading: nobody watches, so nothing holds the session back
     // (its output goes to the replay ring only).

@@ -66,3 +66,24 @@ pub fn home_dir() -> PathBuf {
         .filter(|p| p.is_dir())
         .unwrap_or_else(|| if cfg!(windows) { "C:\\" } else { "/" }.into())
 }
+
+/// Reads until `needle` shows up in the output (tests of both sides). The deadline only turns
+/// a hang into a failure; nothing waits on it when the test passes.
+#[cfg(test)]
+async fn read_until(pty: &Pty, needle: &str) {
+    let seen = std::cell::RefCell::new(Vec::new());
+    let text = || String::from_utf8_lossy(&seen.borrow()).into_owned();
+    let read = async {
+        let mut buf = [0; 4096];
+        while !text().contains(needle) {
+            let n = pty.read(&mut buf).await.unwrap();
+            assert!(n > 0, "terminal closed before {needle:?}: {:?}", text());
+            seen.borrow_mut().extend_from_slice(&buf[..n]);
+        }
+    };
+    let deadline = async {
+        smol::Timer::after(Duration::from_secs(30)).await;
+        panic!("no {needle:?} in {:?}", text());
+    };
+    smol::future::or(read, deadline).await
+}

@@ -170,6 +170,7 @@ fn winsize(size: Size) -> Winsize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::read_until;
     use super::*;
     use rustix::process::test_kill_process;
 
@@ -177,26 +178,6 @@ mod tests {
 
     fn sh() -> Pty {
         Pty::spawn(Path::new("/bin/sh"), Path::new("/"), SIZE).unwrap()
-    }
-
-    /// Reads until `needle` shows up in the output. The deadline only turns a hang into a
-    /// failure; nothing waits on it when the test passes.
-    async fn read_until(pty: &Pty, needle: &str) {
-        let seen = RefCell::new(Vec::new());
-        let text = || String::from_utf8_lossy(&seen.borrow()).into_owned();
-        let read = async {
-            let mut buf = [0; 4096];
-            while !text().contains(needle) {
-                let n = pty.read(&mut buf).await.unwrap();
-                assert!(n > 0, "terminal closed before {needle:?}");
-                seen.borrow_mut().extend_from_slice(&buf[..n]);
-            }
-        };
-        let deadline = async {
-            Timer::after(Duration::from_secs(30)).await;
-            panic!("no {needle:?} in {:?}", text());
-        };
-        smol::future::or(read, deadline).await
     }
 
     #[test]

@@ -336,8 +336,8 @@ mod tests {
     //! ConPTY does not bind a child's standard handles to the pseudo console (Windows does),
     //! so the shell here is a batch file that starts `cmd` on `CONIN$`/`CONOUT$`: the same
     //! bytes flow through the same pipes on both.
+    use super::super::read_until;
     use super::*;
-    use std::cell::RefCell;
     use windows_sys::Win32::System::JobObjects::IsProcessInJob;
 
     const SIZE: Size = Size { cols: 80, rows: 24 };
@@ -350,24 +350,6 @@ mod tests {
         std::fs::write(&wrapper, "@cmd.exe /d /q <CONIN$ >CONOUT$ 2>&1\r\n").unwrap();
         let pty = Pty::spawn(&wrapper, &dir, SIZE).unwrap();
         (dir, pty)
-    }
-
-    async fn read_until(pty: &Pty, needle: &str) {
-        let seen = RefCell::new(Vec::new());
-        let text = || String::from_utf8_lossy(&seen.borrow()).into_owned();
-        let read = async {
-            let mut buf = [0; 4096];
-            while !text().contains(needle) {
-                let n = pty.read(&mut buf).await.unwrap();
-                assert!(n > 0, "console closed before {needle:?}: {:?}", text());
-                seen.borrow_mut().extend_from_slice(&buf[..n]);
-            }
-        };
-        let deadline = async {
-            Timer::after(Duration::from_secs(30)).await;
-            panic!("no {needle:?} in {:?}", text());
-        };
-        smol::future::or(read, deadline).await
     }
 
     #[test]

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod procfs;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -560,5 +562,28 @@ impl Relay {
     /// True when the device shows as online to `user`.
     pub async fn is_online(&self, user: &User, device: &str) -> bool {
         self.get(&format!("/api/v1/devices/{device}"), &user.token).await.1["status"] == "online"
+    }
+}
+
+/// A relay, a signed-up owner, and a real connector paired to one of their devices and online.
+pub struct E2e {
+    pub relay: Relay,
+    pub owner: User,
+    pub device: String,
+    /// The pairing code it used (spent).
+    pub code: String,
+    pub agent: Agent,
+}
+
+impl E2e {
+    pub async fn start() -> E2e {
+        connector_bin(); // built before any relay starts waiting on it
+        let relay = Relay::start().await;
+        let owner = relay.signup(&format!("e2e-{}@example.com", uuid::Uuid::new_v4().simple())).await;
+        let project = relay.project(&owner, "e2e").await;
+        let (device, code) = relay.device(&owner, &project, "box").await;
+        let agent = Agent::start(&relay, &code);
+        wait_until("the device is online", || relay.is_online(&owner, &device)).await;
+        E2e { relay, owner, device, code, agent }
     }
 }
