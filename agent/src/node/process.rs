@@ -17,7 +17,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 #[cfg(unix)]
-use crate::pty::KILL_AFTER;
+use crate::pty::{KILL_AFTER, within};
 #[cfg(unix)]
 use rustix::process::{Pid, PidfdFlags, Signal, kill_process_group, pidfd_open};
 #[cfg(unix)]
@@ -155,17 +155,7 @@ impl Process {
         {
             let _ = kill_process_group(self.pid, Signal::TERM);
             let _ = kill_process_group(self.pid, Signal::CONT);
-            let gone = smol::future::or(
-                async {
-                    self.wait().await;
-                    true
-                },
-                async {
-                    Timer::after(KILL_AFTER).await;
-                    false
-                },
-            )
-            .await;
+            let gone = within(KILL_AFTER, self.wait()).await;
             if gone {
                 return;
             }

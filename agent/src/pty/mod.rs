@@ -25,6 +25,22 @@ pub(crate) use windows::new_job;
 /// How long a hung-up shell gets to exit before it is killed.
 pub const KILL_AFTER: Duration = Duration::from_secs(2);
 
+/// True if `done` finished within `limit` (a process asked to go that went).
+pub async fn within<T>(limit: Duration, done: impl std::future::Future<Output = T>) -> bool {
+    let late = async {
+        smol::Timer::after(limit).await;
+        false
+    };
+    smol::future::or(
+        async {
+            done.await;
+            true
+        },
+        late,
+    )
+    .await
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Size {
     pub cols: u16,

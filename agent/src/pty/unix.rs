@@ -122,17 +122,7 @@ impl Pty {
         }
         let _ = kill_process_group(self.pid, Signal::HUP);
         let _ = kill_process_group(self.pid, Signal::CONT);
-        let gone = smol::future::or(
-            async {
-                self.exited().await;
-                true
-            },
-            async {
-                Timer::after(KILL_AFTER).await;
-                false
-            },
-        )
-        .await;
+        let gone = super::within(KILL_AFTER, self.exited()).await;
         if !gone {
             let _ = kill_process_group(self.pid, Signal::KILL);
             self.exited().await;

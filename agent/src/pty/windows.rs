@@ -143,17 +143,7 @@ impl Pty {
     /// is still there after `KILL_AFTER`.
     pub async fn terminate(&self) {
         self.close_console();
-        let gone = smol::future::or(
-            async {
-                self.exited().await;
-                true
-            },
-            async {
-                Timer::after(KILL_AFTER).await;
-                false
-            },
-        )
-        .await;
+        let gone = super::within(KILL_AFTER, self.exited()).await;
         if !gone {
             self.kill();
             self.exited().await;
