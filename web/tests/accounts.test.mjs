@@ -5,6 +5,9 @@
 // xterm.js, settings, and the AI-node configurations.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startRelay, call } from './support/relay.mjs';
 import { launch, watch, expected } from './support/browser.mjs';
 import { signIn } from './support/ui.mjs';
@@ -138,13 +141,25 @@ test('names are shown as text, never as markup', async () => {
   assert.equal(await owner.evaluate(() => window.pwned), undefined);
 });
 
-test('devices: a new pairing code replaces the old one; delete', async () => {
+test('devices: a new pairing code replaces the old one, with the relay’s downloads; delete', async () => {
+  // A build in the relay's dist directory (a stand-in: the relay serves whatever file is there).
+  const build = Buffer.from('stand-in for relay-connector-linux-armv7\n');
+  mkdirSync(join(relay.dataDir, 'dist'), { recursive: true });
+  writeFileSync(join(relay.dataDir, 'dist', 'relay-connector-linux-armv7'), build);
   const oldCode = device.pairing_code;
   await owner.getByRole('button', { name: `New pairing code: ${NASTY}` }).click();
   await owner.getByRole('dialog').getByRole('button', { name: 'Make a new code' }).click();
   const dialog = owner.getByRole('dialog', { name: `Pair “${NASTY}”` });
   const code = (await dialog.locator('.pairing-code').textContent()).trim();
   assert.notEqual(code, oldCode);
+  const link = dialog.getByRole('list', { name: 'Connector downloads' }).getByRole('link', { name: 'linux-armv7' });
+  const sha256 = createHash('sha256').update(build).digest('hex');
+  await dialog.getByText(sha256).waitFor();
+  const href = await link.getAttribute('href');
+  assert.equal(await link.getAttribute('download'), 'relay-connector-linux-armv7');
+  const got = await fetch(href);
+  assert.equal(got.status, 200, href);
+  assert.deepEqual(Buffer.from(await got.arrayBuffer()), build);
   await dialog.getByRole('button', { name: 'Done' }).click();
   const refused = await api('POST', '/functions/v1/pair-device', null, { pairing_code: oldCode });
   assert.equal(refused.status, 401, 'the old code no longer pairs');

@@ -99,7 +99,13 @@ test('add a device: pairing code, exact commands, copy buttons', async () => {
   assert.match(code, /^[A-HJ-NP-Z2-9]{6}$/);
   const blocks = await dialog.locator('pre').allTextContents();
   const install = `curl -fsSL ${relay.url}/install.sh | sh -s -- --pair ${code}`;
-  assert.deepEqual(blocks, [install, `relay-connector --pair ${code} --api ${relay.url}/functions/v1 --name test-box\nrelay-connector`]);
+  assert.deepEqual(blocks, [
+    install,
+    `& ([scriptblock]::Create((irm ${relay.url}/install.ps1))) -Pair ${code}`,
+    `relay-connector --pair ${code} --api ${relay.url}/functions/v1 --name test-box\nrelay-connector`,
+  ]);
+  // No builds in this relay's dist directory yet: it says how to add them.
+  await dialog.getByText('This relay has no connector downloads yet').waitFor();
   await dialog.getByRole('button', { name: /^Copy: Install/ }).click();
   await dialog.getByText('Copied').waitFor();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), install);

@@ -54,6 +54,7 @@ export async function startRelay(env = {}) {
   const [, url] = await waitFor(/privaclaw-relay listening on (http:\/\/127\.0\.0\.1:\d+)/);
   return {
     url,
+    dataDir,
     waitFor,
     async stop() {
       child.kill('SIGTERM');
