@@ -34,6 +34,9 @@ pub const PONG: &str = "pong";
 pub const DEVICE_META: &str = "device_meta";
 /// The session's device went offline or came back (the session itself carries on).
 pub const DEVICE_STATUS: &str = "device_status";
+/// Someone joined the session (a project member other than the one who started it), or left.
+pub const VIEWER_JOINED: &str = "viewer_joined";
+pub const VIEWER_LEFT: &str = "viewer_left";
 
 // Relay → AI node commands (see `shared/spec/openclaw-nodes.md`)
 pub const PROMPT: &str = "prompt";
@@ -59,6 +62,8 @@ pub mod reason {
     pub const SHUTDOWN: &str = "shutdown";
     /// The device was deleted or re-paired.
     pub const DEVICE_REMOVED: &str = "device_removed";
+    /// The person's access ended (removed from the project, signed out, password changed).
+    pub const ACCESS_REVOKED: &str = "access_revoked";
 }
 
 /// WebSocket close codes the relay uses (4000–4999 are for applications).
@@ -69,8 +74,15 @@ pub mod close {
     pub const SESSION_INVALID: u16 = 4002;
     /// The session's connector is offline.
     pub const CONNECTOR_OFFLINE: u16 = 4003;
+    /// The person's access ended while the socket was open. The reference's "connector
+    /// offline" code, so an old client stops too rather than retrying; the `error` frame sent
+    /// just before (code `access_revoked`) says which it is.
+    pub const ACCESS_REVOKED: u16 = 4003;
     /// Another connection authenticated with the same device credentials and replaced this one.
     pub const REPLACED: u16 = 4004;
+    /// The session was started by someone else: authenticate again with `join: true` to join
+    /// it (they will be told).
+    pub const JOIN_REQUIRED: u16 = 4006;
     /// A browser fell too far behind; reconnect with `offset` to resume.
     pub const TOO_SLOW: u16 = 4008;
     /// No `hello`/`auth` within the time allowed, or protocol misuse.

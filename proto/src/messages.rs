@@ -161,7 +161,8 @@ message! {
 
 message! {
     /// `auth`, browser → relay. `cols`/`rows` size a PTY the relay starts; `offset` is how
-    /// many output bytes this browser already has, so a resume replays only what it missed.
+    /// many output bytes this browser already has, so a resume replays only what it missed;
+    /// `join: true` attaches to a session someone else started (they are told).
     pub struct Auth {
         pub token: String,
         pub session_id: String,
@@ -169,6 +170,7 @@ message! {
         pub cols: Option<u16>,
         pub rows: Option<u16>,
         pub offset: Option<u64>,
+        pub join: Option<bool>,
     }
 }
 
@@ -189,6 +191,16 @@ message! {
     pub struct DeviceStatus {
         pub device_id: String,
         pub status: String,
+    }
+}
+
+message! {
+    /// `viewer_joined` / `viewer_left`, relay → browser: someone other than the session's
+    /// starter joined it or left. A status line for the people watching, never terminal output.
+    pub struct ViewerChange {
+        pub session_id: String,
+        pub user_id: String,
+        pub email: String,
     }
 }
 

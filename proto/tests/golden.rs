@@ -132,6 +132,18 @@ fn browser_and_relay() {
             cols: Some(132),
             rows: Some(43),
             offset: Some(1_048_576),
+            join: None,
+        }),
+    );
+    check(
+        "browser-auth-join",
+        kind::AUTH,
+        Some(Auth {
+            token: s("eyJhbGciOiJIUzI1NiJ9.e30.sig"),
+            session_id: s(S),
+            device_id: Some(s(D)),
+            join: Some(true),
+            ..Auth::default()
         }),
     );
     check(
@@ -164,6 +176,22 @@ fn browser_and_relay() {
         }),
     );
     check("relay-device_status", kind::DEVICE_STATUS, Some(DeviceStatus { device_id: s(D), status: s("offline") }));
+    let bob = ViewerChange {
+        session_id: s(S),
+        user_id: s("5e6f7a8b-1c2d-4e3f-9a0b-c1d2e3f4a5b6"),
+        email: s("bob@example.com"),
+    };
+    check("relay-viewer_joined", kind::VIEWER_JOINED, Some(bob.clone()));
+    check("relay-viewer_left", kind::VIEWER_LEFT, Some(bob));
+    check(
+        "relay-error-access_revoked",
+        kind::ERROR,
+        Some(ErrorData {
+            message: s("You were removed from this project: ask its owner to invite you again."),
+            code: Some(s("access_revoked")),
+            session_id: Some(s(S)),
+        }),
+    );
 }
 
 #[test]
