@@ -1,49 +1,79 @@
-//! The shared state every request and connection handler gets: database, hub, keys,
-//! mailer, rate limits and the operator's configuration.
+//! The shared state every request and connection handler gets: database, hub, keys, password
+//! hasher, mailer, rate limits and the operator's configuration.
 
-use crate::auth::{jwt::Keys, ratelimit::Limiter};
+use crate::auth::password::Hasher;
+use crate::auth::ratelimit::{Failures, Limiter};
+use crate::auth::{jwt::Keys, seal::Sealer};
 use crate::config::Config;
 use crate::events::Events;
 use crate::hub::Hub;
 use crate::mail::Mailer;
-use crate::store::Db;
+use crate::proxy::Proxies;
+use crate::store::{Db, DbResult, Scope};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct App {
     pub config: Config,
+    pub proxies: Proxies,
     pub db: Db,
     pub hub: Arc<Hub>,
     pub events: Events,
     pub keys: Keys,
+    pub sealer: Sealer,
+    pub hasher: Hasher,
     pub mailer: Mailer,
-    pub login_limit: Arc<Limiter>,
-    pub pair_limit: Arc<Limiter>,
+    pub limits: Limits,
 }
 
-impl App {
-    /// The relay's public origin (`https://relay.example.com`): `--public-url` if set, else what
-    /// the client used to reach us (its `Host` header), so a relay that was never told its
-    /// name still hands out addresses that work for the machine that asked.
-    pub fn public_url(&self, host: Option<&str>) -> String {
-        if let Some(u) = &self.config.public_url {
-            return u.trim_end_matches('/').to_string();
-        }
-        let scheme = if self.config.tls_cert.is_some() { "https" } else { "http" };
-        match host {
-            Some(h) if !h.is_empty() => format!("{scheme}://{h}"),
-            _ => format!("{scheme}://{}", self.config.listen_addr()),
+/// The rate limits, one of each.
+pub struct Limits {
+    pub login: Limiter,
+    pub signup: Limiter,
+    pub pair: Limiter,
+    /// Failed sign-ins per account (by email).
+    pub account_failures: Failures,
+    /// Wrong pairing codes, everyone together (one key).
+    pub pair_failures: Failures,
+}
+
+/// Window of the per-account sign-in failure limit.
+pub const ACCOUNT_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+impl Limits {
+    pub fn new(l: &crate::config::Limits) -> Limits {
+        Limits {
+            login: Limiter::per_minute(l.login_rate),
+            signup: Limiter::per_minute(l.signup_rate),
+            pair: Limiter::per_minute(l.pair_rate),
+            account_failures: Failures::new(l.account_login_failures, ACCOUNT_FAILURE_WINDOW),
+            pair_failures: Failures::new(l.pair_failures, Duration::from_secs(60)),
         }
     }
 
-    /// The WebSocket form of the public URL, which connectors keep as `relay_url`.
-    pub fn relay_ws_url(&self, host: Option<&str>) -> String {
-        let u = self.public_url(host);
-        if let Some(rest) = u.strip_prefix("https://") {
-            format!("wss://{rest}")
-        } else if let Some(rest) = u.strip_prefix("http://") {
-            format!("ws://{rest}")
-        } else {
-            u
+    /// Forgets what no longer limits anyone (the janitor calls this).
+    pub fn prune(&self) {
+        for l in [&self.login, &self.signup, &self.pair] {
+            l.prune();
         }
+        self.account_failures.prune();
+        self.pair_failures.prune();
+    }
+}
+
+impl App {
+    /// Ends sign-ins of `user_id` in `scope` everywhere at once: their tokens stop working,
+    /// their open terminals and event streams are closed.
+    pub async fn revoke_sign_ins(&self, user_id: &str, scope: Scope, why: &'static str) -> DbResult<()> {
+        self.db.revoke_sign_ins(user_id, &scope).await?;
+        self.signed_out(user_id, scope, why);
+        Ok(())
+    }
+
+    /// Closes what sign-ins of `user_id` in `scope` still have open (their database rows are
+    /// already revoked): terminals and event streams.
+    pub fn signed_out(&self, user_id: &str, scope: Scope, why: &'static str) {
+        self.hub.revoke(&crate::hub::Revoked { user_id, project_id: None, scope: &scope, why });
+        self.events.revoked(user_id, scope, why);
     }
 }

@@ -3,7 +3,8 @@
 //! `privaclaw-relay` with no arguments is a complete single-host install: it listens on
 //! `0.0.0.0:$PORT` (8080), keeps SQLite and its secrets in `./data`, and serves the web app.
 
-use clap::{Parser, ValueEnum};
+use crate::proxy::{Cidr, Proxies};
+use clap::{Args, Parser, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -36,10 +37,17 @@ pub struct Config {
     pub database_url: Option<String>,
 
     /// The URL people and connectors reach this relay at, e.g. https://relay.example.com.
-    /// Pairing hands connectors its ws(s):// form; links in emails use it. Defaults to
-    /// http://<listen address>.
+    /// Pairing hands connectors its ws(s):// form; emails, install.sh and download links use
+    /// it. Required with SMTP_URL. Without it: the address each client's connection reached
+    /// (never its Host header), or a trusted proxy's X-Forwarded-Host.
     #[arg(long, env = "PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+
+    /// Proxies (load balancers) whose X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto
+    /// the relay believes, as address blocks: 127.0.0.1/32,10.0.0.0/8. Requests from
+    /// elsewhere are taken at their TCP address, whatever their headers say.
+    #[arg(long, env = "TRUST_PROXY", value_name = "CIDR,...", value_delimiter = ',')]
+    pub trust_proxy: Vec<Cidr>,
 
     /// Who may create an account: anyone (open), only people with a pending invitation
     /// (invite), or nobody (closed). The first account can always be created.
@@ -82,13 +90,17 @@ pub struct Config {
     #[arg(long, env = "SESSION_GRACE", default_value_t = 600, value_name = "SECONDS")]
     pub session_grace: u64,
 
-    /// Sign-in attempts allowed per client address per minute.
-    #[arg(long, env = "LOGIN_RATE", default_value_t = 20, value_name = "PER_MINUTE")]
-    pub login_rate: u32,
+    /// Key for encrypting secrets at rest (AI-node configs): any string of at least 32
+    /// characters. Defaults to one generated on first start and kept in --data-dir. To rotate,
+    /// start with the new key here and the old one in --previous-secrets-keys: every stored
+    /// secret is re-encrypted at start.
+    #[arg(long, env = "SECRETS_KEY", hide_env_values = true, value_name = "KEY")]
+    pub secrets_key: Option<String>,
 
-    /// Pairing attempts allowed per client address per minute.
-    #[arg(long, env = "PAIR_RATE", default_value_t = 10, value_name = "PER_MINUTE")]
-    pub pair_rate: u32,
+    /// Former --secrets-key values, still accepted for decrypting while secrets are
+    /// re-encrypted under the current key.
+    #[arg(long, env = "PREVIOUS_SECRETS_KEYS", hide_env_values = true, value_name = "KEY,...", value_delimiter = ',')]
+    pub previous_secrets_keys: Vec<String>,
 
     /// Seconds between WebSocket pings to connectors and browsers; a peer silent for three
     /// intervals is dropped (and a connector marked offline). Keep it below any proxy's idle
@@ -110,6 +122,85 @@ pub struct Config {
     /// /install.sh. Defaults to <data-dir>/dist.
     #[arg(long, env = "DIST_DIR", value_name = "DIR")]
     pub dist_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// What one person, address or device may use. Every one has a default a normal team never
+/// reaches; docs/security.md says why each is what it is.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Limits")]
+pub struct Limits {
+    /// Sign-in attempts allowed per client address (IPv6: per /64) per minute.
+    #[arg(long, env = "LOGIN_RATE", default_value_t = 20, value_name = "PER_MINUTE")]
+    pub login_rate: u32,
+
+    /// Failed sign-ins allowed per account in 15 minutes, from all addresses together; then
+    /// the account's sign-ins are refused until the window passes (a reset link still works).
+    #[arg(long, env = "ACCOUNT_LOGIN_FAILURES", default_value_t = 10, value_name = "COUNT")]
+    pub account_login_failures: u32,
+
+    /// Sign-ups and password changes allowed per client address per minute.
+    #[arg(long, env = "SIGNUP_RATE", default_value_t = 5, value_name = "PER_MINUTE")]
+    pub signup_rate: u32,
+
+    /// Passwords hashed at once (argon2id, 7 MiB each). Sign-ups and password changes use at
+    /// most all but one, so sign-ins always find a free hasher.
+    #[arg(long, env = "HASH_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=64), value_name = "COUNT")]
+    pub hash_concurrency: u32,
+
+    /// Pairing attempts allowed per client address per minute.
+    #[arg(long, env = "PAIR_RATE", default_value_t = 10, value_name = "PER_MINUTE")]
+    pub pair_rate: u32,
+
+    /// Wrong pairing codes accepted per minute from everyone together; past it, pairing
+    /// pauses for everyone until the minute is over. With --pairing-code-ttl this bounds the
+    /// chance of guessing a live code (docs/security.md).
+    #[arg(long, env = "PAIR_FAILURES", default_value_t = 60, value_name = "PER_MINUTE")]
+    pub pair_failures: u32,
+
+    /// Seconds a pairing code stays valid.
+    #[arg(long, env = "PAIRING_CODE_TTL", default_value_t = 900, value_parser = clap::value_parser!(u64).range(60..=86400), value_name = "SECONDS")]
+    pub pairing_code_ttl: u64,
+
+    /// Open connections allowed per client address (IPv6: per /64); 0 for no limit. Trusted
+    /// proxies (--trust-proxy) are not limited.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256, value_name = "COUNT")]
+    pub max_connections_per_ip: u32,
+
+    /// Open terminal sessions per user.
+    #[arg(long, env = "MAX_SESSIONS_PER_USER", default_value_t = 32, value_name = "COUNT")]
+    pub max_sessions_per_user: u32,
+
+    /// Open terminal sessions per device.
+    #[arg(long, env = "MAX_SESSIONS_PER_DEVICE", default_value_t = 32, value_name = "COUNT")]
+    pub max_sessions_per_device: u32,
+
+    /// Output kept per session for browsers that reconnect, in KiB.
+    #[arg(long, env = "REPLAY_PER_SESSION", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..=65536), value_name = "KIB")]
+    pub replay_per_session: u64,
+
+    /// Output kept for reconnecting browsers across all sessions, in MiB. Past it, the replay
+    /// of the session nobody has watched for longest goes first.
+    #[arg(long, env = "REPLAY_BUDGET", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1048576), value_name = "MIB")]
+    pub replay_budget: u64,
+
+    /// Projects a user may own.
+    #[arg(long, env = "MAX_PROJECTS_PER_USER", default_value_t = 100, value_name = "COUNT")]
+    pub max_projects_per_user: u32,
+
+    /// Devices (connectors and AI nodes) per project.
+    #[arg(long, env = "MAX_DEVICES_PER_PROJECT", default_value_t = 1000, value_name = "COUNT")]
+    pub max_devices_per_project: u32,
+
+    /// Members per project, pending invitations included.
+    #[arg(long, env = "MAX_MEMBERS_PER_PROJECT", default_value_t = 200, value_name = "COUNT")]
+    pub max_members_per_project: u32,
+
+    /// AI-node configurations per user.
+    #[arg(long, env = "MAX_SKILL_CONFIGS_PER_USER", default_value_t = 100, value_name = "COUNT")]
+    pub max_skill_configs_per_user: u32,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,5 +217,29 @@ impl Config {
 
     pub fn dist_dir(&self) -> PathBuf {
         self.dist_dir.clone().unwrap_or_else(|| self.data_dir.join("dist"))
+    }
+
+    pub fn proxies(&self) -> Proxies {
+        Proxies(self.trust_proxy.clone())
+    }
+
+    /// Settings that cannot work together, refused before anything starts.
+    pub fn check(&self) -> Result<(), String> {
+        if self.smtp_url.is_some() && self.public_url.is_none() {
+            return Err(
+                "SMTP_URL is set but --public-url (PUBLIC_URL) is not: links in emails must carry the relay's \
+                 real address, not one a client claims. Set --public-url https://relay.example.com"
+                    .into(),
+            );
+        }
+        if let Some(u) = &self.public_url {
+            let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://")).unwrap_or("");
+            if rest.is_empty() || rest.contains(char::is_whitespace) {
+                return Err(format!(
+                    "--public-url {u:?} must be an http:// or https:// URL, e.g. https://relay.example.com"
+                ));
+            }
+        }
+        Ok(())
     }
 }

@@ -1,7 +1,9 @@
 //! Realtime changes pushed to signed-in users: device online/offline, device and session
 //! changes, membership changes. Producers publish here; each `/api/v1/events` stream filters
-//! by the projects its user belongs to, so nobody sees another project's events.
+//! by the projects its user belongs to, so nobody sees another project's events. A `revoked`
+//! event ends the streams of the sign-ins it names.
 
+use crate::store::Scope;
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -17,6 +19,9 @@ pub struct Event {
     /// ...or only this user (membership changes).
     #[serde(skip)]
     pub user_id: Option<String>,
+    /// For `revoked`: which of the user's sign-ins ended.
+    #[serde(skip)]
+    pub scope: Option<Scope>,
     #[serde(flatten)]
     pub data: serde_json::Value,
 }
@@ -38,13 +43,27 @@ impl Events {
     }
 
     pub fn project(&self, name: &'static str, project_id: &str, data: serde_json::Value) {
-        let _ = self.tx.send(Arc::new(Event { name, project_id: Some(project_id.into()), user_id: None, data }));
+        let _ = self.tx.send(Arc::new(Event {
+            name,
+            project_id: Some(project_id.into()),
+            user_id: None,
+            scope: None,
+            data,
+        }));
     }
 
     /// Tells one user that their set of projects changed (they should refetch).
     pub fn membership(&self, user_id: &str, project_id: &str) {
         let data = serde_json::json!({ "project_id": project_id });
-        let _ =
-            self.tx.send(Arc::new(Event { name: "membership", project_id: None, user_id: Some(user_id.into()), data }));
+        self.to_user("membership", user_id, None, data);
+    }
+
+    /// Sign-ins of `user_id` in `scope` ended: their streams hear why and close.
+    pub fn revoked(&self, user_id: &str, scope: Scope, why: &str) {
+        self.to_user("revoked", user_id, Some(scope), serde_json::json!({ "message": why }));
+    }
+
+    fn to_user(&self, name: &'static str, user_id: &str, scope: Option<Scope>, data: serde_json::Value) {
+        let _ = self.tx.send(Arc::new(Event { name, project_id: None, user_id: Some(user_id.into()), scope, data }));
     }
 }

@@ -1,14 +1,17 @@
 //! Outgoing email (confirmation, password reset, invitations): SMTP when `SMTP_URL` is set,
 //! otherwise the link is printed on the relay's console, so a single-host install needs no
 //! mail server. Links carry one-time tokens: they go to the recipient (or the operator's
-//! console), never to the log.
+//! console), never to the log. Requests hand mail off (`send_later`) and answer at once: a
+//! slow mail server must not hold them up, nor let their timing tell who has an account.
 
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::sync::Arc;
 
+#[derive(Clone)]
 pub enum Mailer {
     Console,
-    Smtp(Box<Smtp>),
+    Smtp(Arc<Smtp>),
 }
 
 pub struct Smtp {
@@ -25,7 +28,7 @@ impl Mailer {
             .map_err(|e| format!("SMTP_URL is not usable: {e} (expected e.g. smtps://user:pass@mail.example.com)"))?
             .build();
         let from = from.parse().map_err(|e| format!("SMTP_FROM {from:?} is not an email address: {e}"))?;
-        Ok(Mailer::Smtp(Box::new(Smtp { transport, from })))
+        Ok(Mailer::Smtp(Arc::new(Smtp { transport, from })))
     }
 
     /// True when accounts must confirm their email before signing in.
@@ -33,7 +36,13 @@ impl Mailer {
         matches!(self, Mailer::Smtp(_))
     }
 
-    /// Sends `text` (which contains `link`) to `to`; on the console, prints what it would send.
+    /// Sends in the background; see [`Mailer::send`].
+    pub fn send_later(&self, to: String, subject: String, text: String) {
+        let mailer = self.clone();
+        tokio::spawn(async move { mailer.send(&to, &subject, text).await });
+    }
+
+    /// Sends `text` to `to`; on the console, prints what it would send.
     pub async fn send(&self, to: &str, subject: &str, text: String) {
         match self {
             Mailer::Console => {

@@ -1,24 +1,29 @@
-//! Start-up and the accept loop: open the database, load or create the signing secret, build
-//! the routes, and serve HTTP/1.1 (optionally TLS) with WebSocket upgrades until SIGTERM.
+//! Start-up and the accept loop: open the database, load or create the signing secret and the
+//! secrets key, build the routes, and serve HTTP/1.1 (optionally TLS) with WebSocket upgrades
+//! until SIGTERM.
 //!
-//! We run hyper ourselves rather than `warp::serve` to put the client's address on each
-//! request (rate limits), bound how long a client may take to send its headers (slowloris),
-//! and terminate TLS when `--tls-cert` is given.
+//! We run hyper ourselves rather than `warp::serve` to put the connection's addresses on each
+//! request (rate limits, links), bound how long a client may take to send its headers
+//! (slowloris) and how many connections one address may hold, and terminate TLS when
+//! `--tls-cert` is given.
 
-use crate::api::{self, filters::ClientAddr};
-use crate::app::App;
-use crate::auth::{jwt::Keys, ratelimit::Limiter};
+use crate::api::{self, filters::Conn};
+use crate::app::{App, Limits};
+use crate::auth::{jwt::Keys, password::Hasher, seal::Sealer};
 use crate::config::Config;
 use crate::events::Events;
-use crate::hub::{self, Hub};
+use crate::files;
+use crate::hub::{self, Hub, replay::Budget};
 use crate::mail::Mailer;
 use crate::store::Db;
 use crate::web;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -26,32 +31,44 @@ use tower_service::Service;
 use warp::Filter;
 
 pub async fn run(config: Config) -> Result<(), String> {
-    create_private_dir(&config.data_dir)?;
+    config.check()?;
+    raise_open_files_limit();
+    files::private_dir(&config.data_dir)?;
     let db = Db::open(config.database_url.as_deref(), &config.data_dir).await?;
     db.reset_presence().await.map_err(|e| format!("cannot reset device presence: {e}"))?;
     let secret = match &config.jwt_secret {
         Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
         Some(_) => return Err("JWT_SECRET must be at least 32 characters".into()),
-        None => load_or_create_secret(&config.data_dir.join("jwt-secret"))?,
+        None => files::load_or_create_secret(&config.data_dir.join("jwt-secret"))?,
     };
+    let sealer = sealer(&config)?;
+    let resealed = db.reseal_skill_configs(&sealer).await?;
+    if resealed > 0 {
+        tracing::info!(count = resealed, "skill configs sealed under the current secrets key");
+    }
     let events = Events::default();
+    let l = &config.limits;
     let hub = Hub::new(
         db.clone(),
         events.clone(),
         Duration::from_secs(config.session_grace),
         Duration::from_secs(config.heartbeat_timeout),
+        Budget::new(l.replay_per_session * 1024, l.replay_budget * 1024 * 1024),
     );
     let app = Arc::new(App {
         keys: Keys::new(&secret, config.access_token_ttl),
+        sealer,
+        hasher: Hasher::new(l.hash_concurrency as usize),
         mailer: Mailer::new(config.smtp_url.as_deref(), &config.smtp_from)?,
-        login_limit: Arc::new(Limiter::per_minute(config.login_rate)),
-        pair_limit: Arc::new(Limiter::per_minute(config.pair_rate)),
+        limits: Limits::new(l),
+        proxies: config.proxies(),
         db,
         hub: hub.clone(),
         events,
         config,
     });
-    tokio::spawn(hub.janitor(vec![app.login_limit.clone(), app.pair_limit.clone()]));
+    let pruned = app.clone();
+    tokio::spawn(hub.janitor(Arc::new(move || pruned.limits.prune())));
 
     let routes = hub::connect_route(&app)
         .or(hub::session_route(&app))
@@ -86,27 +103,52 @@ pub async fn run(config: Config) -> Result<(), String> {
     tracing::info!(database = ?app.db.backend(), data_dir = %app.config.data_dir.display(), "relay ready");
 
     let header_timeout = Duration::from_secs(app.config.header_timeout);
+    let per_ip = Counts::new(app.config.limits.max_connections_per_ip);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    // Out of file descriptors: said once when it starts and once when it is over, not per
+    // failed accept (which would be thousands of lines a second).
+    let mut starved = false;
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    if !starved {
+                        tracing::warn!(error = %e, limit = open_files_limit(), "cannot accept connections (out of file descriptors?): retrying until some close");
+                        starved = true;
+                    } else {
+                        tracing::debug!("accept retry");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = &mut shutdown => break,
         };
+        if std::mem::take(&mut starved) {
+            tracing::info!("accepting connections again");
+        }
+        let ip = crate::auth::ratelimit::key(peer.ip());
+        // A trusted proxy carries many clients' connections: it is not counted.
+        let slot = match app.proxies.trusts(peer.ip()) {
+            true => None,
+            false => match per_ip.take(ip) {
+                Some(slot) => Some(slot),
+                None => {
+                    refuse(tcp);
+                    continue;
+                }
+            },
+        };
+        let local = tcp.local_addr().unwrap_or(addr);
         let _ = tcp.set_nodelay(true);
         let svc = warp::service(routes.clone());
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ClientAddr(peer));
+                req.extensions_mut().insert(Conn { peer, local });
                 let mut svc = svc.clone();
                 async move { svc.call(req).await }
             });
@@ -128,6 +170,83 @@ pub async fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Open connections per client address (IPv6: per /64), against `--max-connections-per-ip`.
+#[derive(Clone)]
+struct Counts {
+    max: u32,
+    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+/// One connection's place in its address's count, given back when the connection ends.
+struct Slot {
+    counts: Counts,
+    ip: IpAddr,
+}
+
+impl Counts {
+    fn new(max: u32) -> Counts {
+        Counts { max, open: Arc::default() }
+    }
+
+    fn take(&self, ip: IpAddr) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if self.max != 0 && *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot { counts: self.clone(), ip })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.counts.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Turns away a connection over its address's limit with a short answer, if the socket takes
+/// it at once (it never waits for a client).
+fn refuse(tcp: tokio::net::TcpStream) {
+    const BODY: &str = r#"{"error":"too_many_connections","message":"Too many open connections from your address: close some, then try again."}"#;
+    let answer = format!(
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tcp.try_write(answer.as_bytes());
+    tracing::debug!("connection refused: too many from one address");
+}
+
+/// Raises the soft limit on open files to the hard limit: each connector and browser holds a
+/// socket, and the usual soft default (1024) would stop a relay at about a thousand.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
+}
+
+fn open_files_limit() -> u64 {
+    rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft)
+}
+
+/// The key that seals secrets at rest: `--secrets-key`, or one generated into the data dir.
+fn sealer(config: &Config) -> Result<Sealer, String> {
+    let current = match &config.secrets_key {
+        Some(k) if k.len() >= 32 => k.as_bytes().to_vec(),
+        Some(_) => return Err("SECRETS_KEY must be at least 32 characters".into()),
+        None => files::load_or_create_secret(&config.data_dir.join("secrets-key"))?,
+    };
+    let previous: Vec<&[u8]> = config.previous_secrets_keys.iter().map(|k| k.as_bytes()).collect();
+    Ok(Sealer::new(&current, &previous))
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
@@ -135,33 +254,6 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term.recv() => {}
     }
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))
-}
-
-/// The token-signing secret, generated once and kept (mode 0600) in the data directory.
-fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Ok(s) = std::fs::read(path) {
-        return Ok(s);
-    }
-    let secret = crate::auth::secrets::token();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    f.write_all(secret.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(secret.into_bytes())
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {

@@ -3,8 +3,7 @@
 
 mod common;
 use common::*;
-use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn every_path_in_the_openapi_document_is_served() {
@@ -41,27 +40,6 @@ async fn every_path_in_the_openapi_document_is_served() {
     assert_eq!((s, v["error"].as_str()), (404, Some("not_found")));
 }
 
-/// Reads server-sent events until one named `name`; returns its data.
-async fn next_event(
-    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
-    buf: &mut String,
-    name: &str,
-) -> Value {
-    loop {
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let ev = block.lines().find_map(|l| l.strip_prefix("event:")).map(str::trim);
-            let data = block.lines().find_map(|l| l.strip_prefix("data:")).map(str::trim);
-            if ev == Some(name) {
-                return serde_json::from_str(data.unwrap()).unwrap();
-            }
-        }
-        let chunk =
-            tokio::time::timeout(WAIT, stream.next()).await.expect("an event within the wait").unwrap().unwrap();
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-    }
-}
-
 #[tokio::test]
 async fn device_status_is_pushed_to_project_members_only() {
     let relay = Relay::start().await;
@@ -69,28 +47,25 @@ async fn device_status_is_pushed_to_project_members_only() {
     let stranger = relay.signup("str@example.com").await;
     let project = relay.project(&owner, "p").await;
     let (device, code) = relay.device(&owner, &project, "d").await;
-    let open = |t: &str| relay.http.get(relay.url("/api/v1/events")).bearer_auth(t.to_string()).send();
-    let res = open(&owner.token).await.unwrap();
-    assert_eq!(res.headers()["content-type"], "text/event-stream");
-    let mut owner_events = res.bytes_stream();
-    let mut stranger_events = open(&stranger.token).await.unwrap().bytes_stream();
-    let (mut ob, mut sb) = (String::new(), String::new());
-    next_event(&mut owner_events, &mut ob, "ready").await;
-    next_event(&mut stranger_events, &mut sb, "ready").await;
+    let mut owner_events = Events::open(&relay, &owner.token).await;
+    assert_eq!(owner_events.res.headers()["content-type"], "text/event-stream");
+    let mut stranger_events = Events::open(&relay, &stranger.token).await;
+    owner_events.next("ready").await;
+    stranger_events.next("ready").await;
 
     let creds = relay.pair(&code).await;
     let conn = Ws::connector(&relay, &creds, None).await;
-    let on = next_event(&mut owner_events, &mut ob, "device_status").await;
+    let on = owner_events.next("device_status").await;
     assert_eq!((on["device_id"].as_str(), on["status"].as_str()), (Some(device.as_str()), Some("online")));
     drop(conn);
-    let off = next_event(&mut owner_events, &mut ob, "device_status").await;
+    let off = owner_events.next("device_status").await;
     assert_eq!(off["status"], "offline");
 
     // The stranger's stream saw neither: the next thing it gets is its own project's event.
     let theirs = relay.project(&stranger, "mine").await;
-    let m = next_event(&mut stranger_events, &mut sb, "membership").await;
+    let m = stranger_events.next("membership").await;
     assert_eq!(m["project_id"], theirs.as_str());
-    assert!(!sb.contains("device_status"));
+    assert!(!stranger_events.seen.contains("device_status"));
     assert_eq!(relay.call("GET", "/api/v1/events", None, None).await.0, 401);
 }
 

@@ -6,6 +6,13 @@ use common::*;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 
+/// The claims of an access token, read without checking it.
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
 async fn sign_in(relay: &Relay, email: &str, password: &str) -> (u16, serde_json::Value) {
     relay
         .call("POST", "/auth/v1/token?grant_type=password", None, Some(json!({"email": email, "password": password})))
@@ -88,13 +95,21 @@ async fn expired_tampered_and_foreign_tokens_are_refused() {
     let relay = Relay::start().await;
     let u = relay.signup("gina@example.com").await;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let claims = |exp: i64| json!({"sub": u.id, "email": u.email, "exp": exp, "iat": now - 3600, "aud": "authenticated", "role": "authenticated"});
+    let sign_in = claims_of(&u.token)["session_id"].clone();
+    let claims = |exp: i64| json!({"sub": u.id, "email": u.email, "exp": exp, "iat": now - 3600, "aud": "authenticated", "role": "authenticated", "session_id": sign_in});
     let sign = |c: serde_json::Value, key: &str| {
         encode(&Header::default(), &c, &EncodingKey::from_secret(key.as_bytes())).unwrap()
     };
 
     let valid = sign(claims(now + 600), JWT_SECRET);
     assert_eq!(relay.get("/api/v1/projects", &valid).await.0, 200, "a token we sign ourselves is accepted");
+    let mut no_sign_in = claims(now + 600);
+    no_sign_in.as_object_mut().unwrap().remove("session_id");
+    assert_eq!(
+        relay.get("/api/v1/projects", &sign(no_sign_in, JWT_SECRET)).await.0,
+        401,
+        "every token names its sign-in"
+    );
     let expired = sign(claims(now - 1), JWT_SECRET);
     let (s, v) = relay.get("/api/v1/projects", &expired).await;
     assert_eq!(s, 401);
@@ -182,27 +197,30 @@ async fn sign_in_is_rate_limited_per_address() {
 }
 
 #[tokio::test]
-async fn invite_only_relays_accept_invited_emails() {
+async fn invite_only_relays_accept_sign_ups_through_an_invitation_link_only() {
     let relay = Relay::start_with(Opts::default().arg("--signups").arg("invite")).await;
     let owner = relay.signup("first@example.com").await; // the first account is always allowed
-    let (s, v) = relay
-        .call(
-            "POST",
-            "/auth/v1/signup",
-            None,
-            Some(json!({"email": "stranger@example.com", "password": "pass-word-123"})),
-        )
-        .await;
+    let signup = |body: serde_json::Value| relay.call("POST", "/auth/v1/signup", None, Some(body));
+    let (s, v) = signup(json!({"email": "stranger@example.com", "password": "pass-word-123"})).await;
     assert_eq!((s, v["error"].as_str()), (403, Some("signups_invite_only")));
     let project = relay.project(&owner, "p").await;
     let (_, v) = relay
         .post("/functions/v1/invite-member", &owner.token, json!({"project_id": project, "email": "guest@example.com"}))
         .await;
     assert_eq!(v["status"], "invited");
-    let guest = relay.signup("guest@example.com").await;
+    let link = v["invite_url"].as_str().unwrap().to_string();
+    let token = link.split("token=").nth(1).unwrap();
+    // The invited address alone opens nothing (anyone could type it): the link does.
+    let (s, _) = signup(json!({"email": "guest@example.com", "password": "pass-word-123"})).await;
+    assert_eq!(s, 403, "an invited address is not an invitation");
+    let (s, v) =
+        signup(json!({"email": "guest@example.com", "password": "pass-word-123", "invite_token": token})).await;
+    assert_eq!(s, 200, "{v}");
+    let guest = User::from(v);
     let (_, projects) = relay.get("/api/v1/projects", &guest.token).await;
-    assert_eq!(projects[0]["id"], project.as_str(), "the invitation was fulfilled at sign-up");
-    assert_eq!(projects[0]["role"], "member");
+    assert_eq!(projects, json!([]), "signing up joins nothing by itself");
+    let (s, joined) = relay.post("/api/v1/invitations/accept", &guest.token, json!({"token": token})).await;
+    assert_eq!((s, joined["id"].as_str(), joined["role"].as_str()), (200, Some(project.as_str()), Some("member")));
 }
 
 #[tokio::test]

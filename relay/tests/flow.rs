@@ -130,17 +130,11 @@ async fn several_browsers_watch_one_session() {
     let relay = Relay::start().await;
     let mut s = relay.setup().await;
     let member = relay.signup("bob@example.com").await;
-    let (st, _) = relay
-        .post(
-            "/functions/v1/invite-member",
-            &s.owner.token,
-            json!({"project_id": s.project, "email": "bob@example.com"}),
-        )
-        .await;
-    assert_eq!(st, 200);
+    relay.add_member(&s.owner, &s.project, &member).await;
     let session = relay.start_session(&s.owner, &s.device).await;
     let mut a = relay.browser(&s.owner, &session, &s.device).await;
-    let mut b = relay.browser(&member, &session, &s.device).await;
+    let mut b = relay.join(&member, &session).await;
+    assert_eq!(a.expect("viewer_joined").await["data"]["email"], "bob@example.com", "the owner sees who joined");
     s.conn.expect("session_start").await;
     s.conn.send(stdout(&session, "shared-screen")).await;
     assert!(a.output_until("shared-screen").await.ends_with("shared-screen"));

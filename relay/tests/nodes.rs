@@ -160,14 +160,7 @@ async fn restart_is_for_owners() {
     let (owner, device, _, mut n) = node(&relay).await;
     let member = relay.signup("helper@example.com").await;
     let (_, project) = relay.get(&format!("/api/v1/devices/{device}"), &owner.token).await;
-    let (s, _) = relay
-        .post(
-            "/functions/v1/invite-member",
-            &owner.token,
-            json!({"project_id": project["project_id"], "email": member.email}),
-        )
-        .await;
-    assert_eq!(s, 200);
+    relay.add_member(&owner, project["project_id"].as_str().unwrap(), &member).await;
     let (s, v) =
         relay.post(&format!("/api/v1/nodes/{device}/commands"), &member.token, json!({"type": "restart"})).await;
     assert_eq!((s, v["error"].as_str()), (403, Some("forbidden")));

@@ -21,10 +21,7 @@ async fn world() -> World {
     let s = relay.setup().await;
     let member = relay.signup("member@example.com").await;
     let stranger = relay.signup("stranger@example.com").await;
-    let (st, v) = relay
-        .post("/functions/v1/invite-member", &s.owner.token, json!({"project_id": s.project, "email": member.email}))
-        .await;
-    assert_eq!((st, v["status"].as_str()), (200, Some("added")));
+    relay.add_member(&s.owner, &s.project, &member).await;
     World {
         relay,
         member,

@@ -3,12 +3,12 @@
 //! recovery and verification links.
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::filters::{AuthUser, client_ip, host, json, user, with};
+use super::filters::{AuthUser, Origin, client_ip, json, origin, user, with};
 use super::profile::ProfileUpdate;
 use crate::app::App;
 use crate::auth::{password, secrets};
 use crate::config::Signups;
-use crate::store::{RefreshUse, User, now_unix};
+use crate::store::{RefreshUse, Scope, User, now_unix};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -54,6 +54,8 @@ impl utoipa::ToSchema for Email {}
 const REFRESH_TTL: i64 = 30 * 24 * 3600;
 const RECOVERY_TTL: i64 = 3600;
 const CONFIRM_TTL: i64 = 24 * 3600;
+/// How long a sign-in made by a reset link may set a new password without the current one.
+const RECOVERY_WINDOW: i64 = 15 * 60;
 
 #[derive(Deserialize, ToSchema)]
 pub struct Credentials {
@@ -64,6 +66,10 @@ pub struct Credentials {
     /// Optional profile fields at sign-up.
     #[schema(value_type = Option<ProfileUpdate>)]
     pub data: Option<Data>,
+    /// The token of an invitation link: lets this sign-up through on a relay with
+    /// `--signups invite`. (Joining the project is a separate step:
+    /// `POST /api/v1/invitations/accept`.)
+    pub invite_token: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -101,7 +107,11 @@ pub struct TokenResponse {
 
 #[derive(Deserialize, ToSchema)]
 pub struct UserUpdate {
+    /// A new password; needs `current_password`, unless this sign-in came from a reset link
+    /// in the last 15 minutes. Every other sign-in of the account is ended.
     pub password: Option<String>,
+    /// The password in use now.
+    pub current_password: Option<String>,
     /// Profile fields.
     #[schema(value_type = Option<ProfileUpdate>)]
     pub data: Option<Data>,
@@ -114,6 +124,7 @@ pub struct EmailRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct LogoutRequest {
+    /// Sign out only the sign-in this refresh token belongs to.
     pub refresh_token: Option<String>,
 }
 
@@ -139,31 +150,45 @@ json_reply!(TokenResponse, UserOut);
 
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     let base = warp::path("auth").and(warp::path("v1"));
-    let signup = base.and(warp::path!("signup")).and(warp::post()).and(with(app)).and(host()).and(json()).then(signup);
+    let signup = base
+        .and(warp::path!("signup"))
+        .and(warp::post())
+        .and(with(app))
+        .and(client_ip(app))
+        .and(origin(app))
+        .and(json())
+        .then(signup);
     let token = base
         .and(warp::path!("token"))
         .and(warp::post())
         .and(with(app))
-        .and(client_ip())
+        .and(client_ip(app))
         .and(warp::query::<HashMap<String, String>>())
         .and(json())
         .then(token);
     let get_user = base.and(warp::path!("user")).and(warp::get()).and(with(app)).and(user(app)).then(get_user);
-    let put_user =
-        base.and(warp::path!("user")).and(warp::put()).and(with(app)).and(user(app)).and(json()).then(put_user);
+    let put_user = base
+        .and(warp::path!("user"))
+        .and(warp::put())
+        .and(with(app))
+        .and(user(app))
+        .and(client_ip(app))
+        .and(json())
+        .then(put_user);
     let logout = base
         .and(warp::path!("logout"))
         .and(warp::post())
         .and(with(app))
         .and(user(app))
+        .and(warp::query::<HashMap<String, String>>())
         .and(super::filters::body())
         .then(logout);
     let recover = base
         .and(warp::path!("recover"))
         .and(warp::post())
         .and(with(app))
-        .and(client_ip())
-        .and(host())
+        .and(client_ip(app))
+        .and(origin(app))
         .and(json())
         .then(recover);
     let verify_get = base
@@ -224,12 +249,19 @@ async fn user_out(app: &App, u: &User) -> ApiResult<UserOut> {
     })
 }
 
-/// Issues an access token and a fresh refresh token for `u`.
-async fn session_for(app: &App, u: &User) -> ApiResult<TokenResponse> {
+/// Signs `u` in: a new sign-in with an access token and its first refresh token.
+/// `recovery`: made by a reset link, so it may set a password without the current one.
+async fn sign_in(app: &App, u: &User, recovery: bool) -> ApiResult<TokenResponse> {
+    let session = app.db.create_sign_in(&u.id, recovery.then(|| now_unix() + RECOVERY_WINDOW)).await?;
     let refresh = secrets::token();
-    app.db.store_refresh_token(&secrets::hash(&refresh), &u.id, now_unix() + REFRESH_TTL).await?;
+    app.db.store_refresh_token(&secrets::hash(&refresh), &u.id, &session, now_unix() + REFRESH_TTL).await?;
+    tokens(app, u, &session, refresh).await
+}
+
+/// An access token for sign-in `session` of `u`, with `refresh`.
+async fn tokens(app: &App, u: &User, session: &str, refresh: String) -> ApiResult<TokenResponse> {
     Ok(TokenResponse {
-        access_token: app.keys.issue(&u.id, &u.email),
+        access_token: app.keys.issue(&u.id, &u.email, session),
         token_type: "bearer",
         expires_in: app.keys.ttl,
         expires_at: now_unix() + app.keys.ttl,
@@ -238,23 +270,58 @@ async fn session_for(app: &App, u: &User) -> ApiResult<TokenResponse> {
     })
 }
 
+fn busy(_: password::Busy) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "The relay is busy checking passwords: try again in a few seconds.",
+    )
+}
+
+fn user_exists() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "user_already_exists",
+        "An account with this email already exists: sign in, or reset the password.",
+    )
+}
+
+/// What sign-up answers when the address has to be confirmed: the same whether or not the
+/// address already had an account.
+fn confirmation_sent(id: &str, email: &str) -> Response {
+    let user = serde_json::json!({"id": id, "email": email, "email_confirmed_at": null, "user_metadata": {}});
+    reply_json(
+        &serde_json::json!({"id": id, "email": email, "confirmation_sent_at": crate::store::now_iso(), "user": user}),
+    )
+    .into_response()
+}
+
 #[utoipa::path(post, path = "/auth/v1/signup", tag = "auth", request_body = Credentials,
-    responses((status = 200, description = "Signed up and signed in (no email confirmation on this relay)", body = TokenResponse),
-              (status = 400, body = ErrorBody), (status = 403, description = "Sign-ups are closed or invitation-only", body = ErrorBody),
-              (status = 422, description = "The email already has an account", body = ErrorBody)))]
-pub(super) async fn signup(app: Arc<App>, host: Option<String>, body: Credentials) -> ApiResult<Response> {
+    responses((status = 200, description = "Signed up and signed in (no email confirmation on this relay); or, where addresses are confirmed by email, the same answer whether or not the address already had an account (its owner is mailed instead)", body = TokenResponse),
+              (status = 400, body = ErrorBody), (status = 403, description = "Sign-ups are closed, or invitation-only and no valid invite_token was given", body = ErrorBody),
+              (status = 422, description = "The email already has an account (relays without email confirmation)", body = ErrorBody),
+              (status = 429, description = "Too many sign-ups from this address", body = ErrorBody),
+              (status = 503, description = "Too many passwords being hashed: retry shortly", body = ErrorBody)))]
+pub(super) async fn signup(app: Arc<App>, ip: IpAddr, origin: Origin, body: Credentials) -> ApiResult<Response> {
     let email = normalise_email(&body.email.0)?;
     check_password(&body.password)?;
+    if !app.limits.signup.check(ip) {
+        return Err(ApiError::too_many("Too many sign-ups from your address: wait a minute, then try again."));
+    }
     let first = app.db.count_users().await? == 0;
+    let invited = match body.invite_token.as_deref() {
+        Some(t) => app.db.pending_invitation(&secrets::hash(t)).await?.is_some(),
+        None => false,
+    };
     match app.config.signups {
         _ if first => {}
         Signups::Open => {}
-        Signups::Invite if app.db.has_pending_invitation(&email).await? => {}
+        Signups::Invite if invited => {}
         Signups::Invite => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "signups_invite_only",
-                "This relay only accepts people who were invited: ask a project owner to invite this email.",
+                "This relay only accepts people who were invited: open the invitation link a project owner gave you, and sign up from there.",
             ));
         }
         Signups::Closed => {
@@ -265,42 +332,51 @@ pub(super) async fn signup(app: Arc<App>, host: Option<String>, body: Credential
             ));
         }
     }
-    if app.db.user_by_email(&email).await?.is_some() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "user_already_exists",
-            "An account with this email already exists: sign in, or reset the password.",
-        ));
-    }
-    let confirmed = !app.mailer.confirms();
-    let hash = password::hash(body.password).await;
-    let user = match app.db.create_user(&email, &hash, confirmed).await {
-        Ok(u) => u,
-        Err(e) if crate::store::is_unique_violation(&e) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "user_already_exists",
-                "An account with this email already exists: sign in, or reset the password.",
-            ));
+    let confirms = app.mailer.confirms();
+    if let Some(existing) = app.db.user_by_email(&email).await? {
+        if !confirms {
+            return Err(user_exists());
         }
+        // Say nothing a stranger could learn from: hash as a new account would, answer as for
+        // one, and tell the address's owner instead.
+        app.hasher.waste(body.password).await.map_err(busy)?;
+        let text = if existing.email_confirmed_at.is_some() {
+            format!(
+                "Someone tried to create a PrivaClaw account with this address, which already has one. \
+                 If it was you, sign in, or reset your password: {origin}/auth?mode=forgot\n"
+            )
+        } else {
+            let link = confirm_link(&app, &existing.id, &origin).await?;
+            format!("Open this link to confirm your account:\n{link}\n")
+        };
+        app.mailer.send_later(email.clone(), "Your PrivaClaw account".into(), text);
+        return Ok(confirmation_sent(&crate::store::new_id(), &email));
+    }
+    let hash = app.hasher.hash(body.password).await.map_err(busy)?;
+    let user = match app.db.create_user(&email, &hash, !confirms).await {
+        Ok(u) => u,
+        Err(e) if crate::store::is_unique_violation(&e) => return Err(user_exists()),
         Err(e) => return Err(e.into()),
     };
     save_data(&app, &user.id, body.data).await?;
-    for project in app.db.fulfil_invitations(&email, &user.id).await? {
-        app.events.membership(&user.id, &project);
-    }
     tracing::info!(user = %user.id, "account created");
-    if confirmed {
-        return Ok(reply_json(&session_for(&app, &user).await?).into_response());
+    if !confirms {
+        return Ok(reply_json(&sign_in(&app, &user, false).await?).into_response());
     }
+    let link = confirm_link(&app, &user.id, &origin).await?;
+    app.mailer.send_later(
+        email.clone(),
+        "Confirm your PrivaClaw account".into(),
+        format!("Open this link to confirm your account:\n{link}\n"),
+    );
+    Ok(confirmation_sent(&user.id, &email))
+}
+
+/// A fresh email-confirmation link for `user_id`.
+async fn confirm_link(app: &App, user_id: &str, origin: &Origin) -> ApiResult<String> {
     let token = secrets::token();
-    app.db.store_one_time_token(&secrets::hash(&token), &user.id, "signup", now_unix() + CONFIRM_TTL).await?;
-    let link = format!("{}/auth/v1/verify?type=signup&token={token}", app.public_url(host.as_deref()));
-    app.mailer
-        .send(&email, "Confirm your PrivaClaw account", format!("Open this link to confirm your account:\n{link}\n"))
-        .await;
-    let out = user_out(&app, &user).await?;
-    Ok(reply_json(&serde_json::json!({"id": out.id, "email": out.email, "confirmation_sent_at": crate::store::now_iso(), "user": out})).into_response())
+    app.db.store_one_time_token(&secrets::hash(&token), user_id, "signup", now_unix() + CONFIRM_TTL).await?;
+    Ok(format!("{origin}/auth/v1/verify?type=signup&token={token}"))
 }
 
 #[utoipa::path(post, path = "/auth/v1/token", tag = "auth", request_body = TokenRequest,
@@ -324,27 +400,46 @@ pub(super) async fn token(
 }
 
 async fn password_grant(app: &App, ip: IpAddr, body: TokenRequest) -> ApiResult<TokenResponse> {
-    if !app.login_limit.check(ip) {
+    if !app.limits.login.check(ip) {
         return Err(ApiError::too_many("Too many sign-in attempts from your address: wait a minute, then try again."));
     }
     let (Some(email), Some(pw)) = (body.email, body.password) else {
         return Err(ApiError::bad_request("invalid_request", "Send both email and password."));
     };
-    let user = app.db.user_by_email(&email.trim().to_lowercase()).await?;
-    if !password::verify(pw, user.as_ref().map(|u| u.password_hash.clone())).await {
-        return Err(ApiError::bad_request(
-            "invalid_grant",
-            "Invalid login credentials: check the email and password, or reset the password.",
-        ));
-    }
-    let user = user.expect("verified against a stored hash");
+    let email = email.trim().to_lowercase();
+    let user = check_password_of(app, &email, pw).await?;
     if user.email_confirmed_at.is_none() {
         return Err(ApiError::bad_request(
             "email_not_confirmed",
             "Confirm your email first: open the link we sent to it.",
         ));
     }
-    session_for(app, &user).await
+    sign_in(app, &user, false).await
+}
+
+/// The account of `email` if `password` is its password. Failures count against the account
+/// (from every address together), so one account cannot be guessed at from many addresses.
+async fn check_password_of(app: &App, email: &str, password: String) -> ApiResult<User> {
+    if app.limits.account_failures.blocked(email) {
+        return Err(ApiError::too_many(
+            "Too many failed sign-ins for this account: wait 15 minutes, or reset the password by email.",
+        ));
+    }
+    let user = app.db.user_by_email(email).await?;
+    let ok = app.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await.map_err(busy)?;
+    match user {
+        Some(u) if ok => {
+            app.limits.account_failures.clear(email);
+            Ok(u)
+        }
+        _ => {
+            app.limits.account_failures.fail(email);
+            Err(ApiError::bad_request(
+                "invalid_grant",
+                "Invalid login credentials: check the email and password, or reset the password.",
+            ))
+        }
+    }
 }
 
 async fn refresh_grant(app: &App, body: TokenRequest) -> ApiResult<TokenResponse> {
@@ -353,18 +448,31 @@ async fn refresh_grant(app: &App, body: TokenRequest) -> ApiResult<TokenResponse
         .ok_or_else(|| ApiError::bad_request("invalid_request", "Send {\"refresh_token\": \"…\"}."))?;
     let invalid =
         |why: &str| ApiError::bad_request("invalid_grant", format!("Invalid Refresh Token: {why}. Sign in again."));
-    match app.db.use_refresh_token(&secrets::hash(&token), app.config.refresh_reuse_interval as i64).await? {
-        RefreshUse::Rotated(user_id) => {
+    let successor = app.keys.successor(&token);
+    let reuse = app.config.refresh_reuse_interval as i64;
+    let found = app
+        .db
+        .rotate_refresh_token(&secrets::hash(&token), &secrets::hash(&successor), reuse, now_unix() + REFRESH_TTL)
+        .await?;
+    match found {
+        RefreshUse::Rotated { user_id, session_id } | RefreshUse::Reused { user_id, session_id } => {
             let user = app.db.user_by_id(&user_id).await?.ok_or_else(|| invalid("the account no longer exists"))?;
-            session_for(app, &user).await
+            tokens(app, &user, &session_id, successor).await
         }
-        RefreshUse::Replayed => {
-            tracing::warn!("a spent refresh token was presented again; the account's sessions were revoked");
+        RefreshUse::Replayed { user_id } => {
+            tracing::warn!(user = %user_id, "a spent refresh token was presented again; the account's sign-ins were revoked");
+            app.signed_out(&user_id, Scope::All, REVOKED_REPLAY);
             Err(invalid("it was already used (every session of this account was signed out, as a precaution)"))
         }
-        RefreshUse::Invalid => Err(invalid("it is unknown or expired")),
+        RefreshUse::Invalid => Err(invalid("it is unknown, expired or signed out")),
     }
 }
+
+/// Why sign-ins ended, as the people affected are told.
+const REVOKED_REPLAY: &str =
+    "An old sign-in token of your account was used again, so every sign-in was ended as a precaution: sign in again.";
+const REVOKED_PASSWORD: &str = "The account's password was changed: sign in again with the new one.";
+const REVOKED_LOGOUT: &str = "You signed out: sign in again to continue.";
 
 #[utoipa::path(get, path = "/auth/v1/user", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = UserOut), (status = 401, body = ErrorBody)))]
@@ -375,20 +483,50 @@ pub(super) async fn get_user(app: Arc<App>, who: AuthUser) -> ApiResult<UserOut>
 }
 
 #[utoipa::path(put, path = "/auth/v1/user", tag = "auth", security(("bearer" = [])), request_body = UserUpdate,
-    responses((status = 200, body = UserOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub(super) async fn put_user(app: Arc<App>, who: AuthUser, body: UserUpdate) -> ApiResult<UserOut> {
+    responses((status = 200, body = UserOut), (status = 400, description = "Bad input, or the current password is missing or wrong", body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub(super) async fn put_user(app: Arc<App>, who: AuthUser, ip: IpAddr, body: UserUpdate) -> ApiResult<UserOut> {
     if let Some(p) = body.password {
         check_password(&p)?;
-        app.db.set_password(&who.id, &password::hash(p).await).await?;
-        tracing::info!(user = %who.id, "password changed");
+        if !app.limits.signup.check(ip) {
+            return Err(ApiError::too_many(
+                "Too many password changes from your address: wait a minute, then try again.",
+            ));
+        }
+        if !app.db.in_recovery(&who.session_id).await? {
+            let current = body.current_password.ok_or_else(|| {
+                ApiError::bad_request(
+                    "current_password_required",
+                    "To change the password, also send the current one as current_password (forgot it? use a reset link).",
+                )
+            })?;
+            check_password_of(&app, &who.email, current).await.map_err(|e| match e.code {
+                "invalid_grant" => ApiError::bad_request(
+                    "wrong_password",
+                    "The current password is wrong: type it again, or reset the password by email.",
+                ),
+                _ => e,
+            })?;
+        }
+        let hash = app.hasher.hash(p).await.map_err(busy)?;
+        app.db.set_password(&who.id, &hash).await?;
+        // This sign-in stays; every other one, and every reset link still unused, ends now.
+        app.revoke_sign_ins(&who.id, Scope::AllBut(who.session_id.clone()), REVOKED_PASSWORD).await?;
+        tracing::info!(user = %who.id, "password changed; other sign-ins revoked");
     }
     save_data(&app, &who.id, body.data).await?;
     get_user(app, who).await
 }
 
-#[utoipa::path(post, path = "/auth/v1/logout", tag = "auth", security(("bearer" = [])), request_body(content = Option<LogoutRequest>, description = "Optional: revoke only this refresh token"),
-    responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
-pub(super) async fn logout(app: Arc<App>, who: AuthUser, body: bytes::Bytes) -> ApiResult<StatusCode> {
+#[utoipa::path(post, path = "/auth/v1/logout", tag = "auth", security(("bearer" = [])), request_body(content = Option<LogoutRequest>, description = "Optional: sign out only the sign-in of this refresh token"),
+    params(("scope" = Option<String>, Query, description = "`global` (every sign-in of the account, the default), `local` (this one) or `others` (all but this one)")),
+    responses((status = 204, description = "Signed out: the tokens stop working and open terminals and event streams of those sign-ins are closed"), (status = 401, body = ErrorBody)))]
+pub(super) async fn logout(
+    app: Arc<App>,
+    who: AuthUser,
+    query: HashMap<String, String>,
+    body: bytes::Bytes,
+) -> ApiResult<StatusCode> {
     // The body is optional (GoTrue clients send none); when sent, it must be what it says.
     let only = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -399,39 +537,52 @@ pub(super) async fn logout(app: Arc<App>, who: AuthUser, body: bytes::Bytes) -> 
             })?
             .refresh_token
     };
-    match only {
-        Some(t) => app.db.revoke_refresh_token(&secrets::hash(&t)).await?,
-        None => app.db.revoke_refresh_tokens(&who.id).await?,
-    }
+    let token_session = match only {
+        Some(t) => app.db.sign_in_of_refresh_token(&secrets::hash(&t), &who.id).await?,
+        None => None,
+    };
+    let scope = match (query.get("scope").map(String::as_str), token_session) {
+        (Some("local"), _) => Scope::Only(who.session_id.clone()),
+        (Some("others"), _) => Scope::AllBut(who.session_id.clone()),
+        (Some("global"), _) => Scope::All,
+        (Some(_), _) => {
+            return Err(ApiError::bad_request("invalid_query", "scope must be global, local or others."));
+        }
+        (None, Some(s)) => Scope::Only(s),
+        (None, None) => Scope::All,
+    };
+    app.revoke_sign_ins(&who.id, scope, REVOKED_LOGOUT).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/auth/v1/recover", tag = "auth", request_body = EmailRequest,
-    responses((status = 200, description = "If the account exists, a reset link was sent (or printed on the relay's console)"),
+    responses((status = 200, description = "If the account exists, a reset link is on its way (or printed on the relay's console); the answer and its timing are the same either way"),
               (status = 429, body = ErrorBody)))]
-pub(super) async fn recover(
-    app: Arc<App>,
-    ip: IpAddr,
-    host: Option<String>,
-    body: EmailRequest,
-) -> ApiResult<Response> {
-    if !app.login_limit.check(ip) {
+pub(super) async fn recover(app: Arc<App>, ip: IpAddr, origin: Origin, body: EmailRequest) -> ApiResult<Response> {
+    if !app.limits.login.check(ip) {
         return Err(ApiError::too_many("Too many attempts from your address: wait a minute, then try again."));
     }
     let email = normalise_email(&body.email.0)?;
-    if let Some(u) = app.db.user_by_email(&email).await? {
+    // Everything that depends on whether the account exists happens after the answer, so the
+    // answer's timing cannot tell.
+    let later = app.clone();
+    tokio::spawn(async move {
+        let app = later;
+        let user = match app.db.user_by_email(&email).await {
+            Ok(Some(u)) => u,
+            Ok(None) => return,
+            Err(e) => return tracing::warn!(error = %e, "cannot look up an account for a reset link"),
+        };
         let token = secrets::token();
-        app.db.store_one_time_token(&secrets::hash(&token), &u.id, "recovery", now_unix() + RECOVERY_TTL).await?;
-        let link = format!("{}/reset-password?token={token}", app.public_url(host.as_deref()));
-        app.mailer
-            .send(
-                &email,
-                "Reset your PrivaClaw password",
-                format!("Open this link within an hour to choose a new password:\n{link}\n"),
-            )
-            .await;
-    }
-    // The same answer either way: this endpoint must not reveal who has an account.
+        let stored =
+            app.db.store_one_time_token(&secrets::hash(&token), &user.id, "recovery", now_unix() + RECOVERY_TTL).await;
+        if let Err(e) = stored {
+            return tracing::warn!(error = %e, "cannot store a reset link");
+        }
+        let link = format!("{origin}/reset-password?token={token}");
+        let text = format!("Open this link within an hour to choose a new password:\n{link}\n");
+        app.mailer.send(&email, "Reset your PrivaClaw password", text).await;
+    });
     Ok(reply_json(&serde_json::json!({})).into_response())
 }
 
@@ -463,7 +614,7 @@ pub(super) async fn verify_link(app: Arc<App>, q: HashMap<String, String>) -> Re
 }
 
 #[utoipa::path(post, path = "/auth/v1/verify", tag = "auth", request_body = VerifyRequest,
-    responses((status = 200, description = "Signed in (then set a new password with PUT /auth/v1/user)", body = TokenResponse),
+    responses((status = 200, description = "Signed in; after a recovery link, PUT /auth/v1/user may set a new password without the current one for 15 minutes", body = TokenResponse),
               (status = 400, body = ErrorBody)))]
 pub(super) async fn verify(app: Arc<App>, body: VerifyRequest) -> ApiResult<TokenResponse> {
     let kind = match body.kind.as_str() {
@@ -481,5 +632,8 @@ pub(super) async fn verify(app: Arc<App>, body: VerifyRequest) -> ApiResult<Toke
         .user_by_id(&user_id)
         .await?
         .ok_or_else(|| ApiError::bad_request("otp_expired", "The account no longer exists."))?;
-    session_for(&app, &user).await
+    if kind == "recovery" {
+        app.limits.account_failures.clear(&user.email);
+    }
+    sign_in(&app, &user, kind == "recovery").await
 }

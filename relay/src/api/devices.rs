@@ -43,14 +43,16 @@ async fn owned_device(app: &App, id: &str, who: &AuthUser, action: &str) -> ApiR
     }
 }
 
-/// A fresh pairing code; retried on the (rare) collision with another device's code.
-async fn with_new_code<T, F, Fut>(mut attempt: F) -> ApiResult<T>
+/// A fresh pairing code (valid for `--pairing-code-ttl`); retried on the (rare) collision
+/// with another device's code.
+async fn with_new_code<T, F, Fut>(app: &App, mut attempt: F) -> ApiResult<T>
 where
     F: FnMut(String, i64) -> Fut,
     Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
 {
+    let ttl = app.config.limits.pairing_code_ttl as i64;
     for _ in 0..5 {
-        match attempt(secrets::pairing_code(), now_unix() + secrets::CODE_TTL_SECS).await {
+        match attempt(secrets::pairing_code(), now_unix() + ttl).await {
             Err(e) if crate::store::is_unique_violation(&e) => continue,
             other => return Ok(other?),
         }
@@ -71,11 +73,20 @@ pub(super) async fn list(project_id: String, app: Arc<App>, who: AuthUser) -> Ap
 #[utoipa::path(post, path = "/api/v1/projects/{id}/devices", tag = "devices", security(("bearer" = [])), request_body = NameBody,
     params(("id" = String, Path, description = "Project id")),
     responses((status = 201, description = "The device, with its one-time `pairing_code`", body = Device),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 429, description = "The project has as many devices as this relay allows", body = ErrorBody)))]
 pub(super) async fn create(project_id: String, app: Arc<App>, who: AuthUser, body: NameBody) -> ApiResult<Response> {
     owner_of(&app, &project_id, &who, "add devices").await?;
     let n = name(&body.name, "device")?;
-    let device = with_new_code(|code, exp| {
+    let max = app.config.limits.max_devices_per_project;
+    if app.db.devices_of_project(&project_id).await?.len() >= max as usize {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_devices",
+            format!("This project has {max} devices, the most this relay allows: delete one you no longer use first."),
+        ));
+    }
+    let device = with_new_code(&app, |code, exp| {
         let (app, project_id, n) = (app.clone(), project_id.clone(), n.clone());
         async move { app.db.create_device(&project_id, &n, &code, exp).await }
     })
@@ -131,7 +142,7 @@ pub(super) async fn delete(id: String, app: Arc<App>, who: AuthUser) -> ApiResul
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn regenerate(id: String, app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
     owned_device(&app, &id, &who, "regenerate pairing codes").await?;
-    with_new_code(|code, exp| {
+    with_new_code(&app, |code, exp| {
         let (app, id) = (app.clone(), id.clone());
         async move { app.db.set_pairing_code(&id, &code, exp).await }
     })

@@ -9,7 +9,7 @@
 //! `targets/windows/install.ps1` with this relay's public URL filled in.
 
 use super::error::{ApiError, ApiResult};
-use super::filters::{host, with};
+use super::filters::{Origin, origin, with};
 use crate::app::App;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -98,19 +98,17 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     let download = warp::path!("functions" / "v1" / "download-connector")
         .and(warp::get().map(|| true).or(warp::head().map(|| false)).unify())
         .and(with(app))
-        .and(host())
+        .and(origin(app))
         .and(warp::query::<HashMap<String, String>>())
         .then(download);
     let sh = warp::path!("install.sh")
         .and(warp::get())
-        .and(with(app))
-        .and(host())
-        .map(|app, host| installer(app, host, INSTALLER, "text/x-shellscript; charset=utf-8"));
+        .and(origin(app))
+        .map(|origin| installer(origin, INSTALLER, "text/x-shellscript; charset=utf-8"));
     let ps1 = warp::path!("install.ps1")
         .and(warp::get())
-        .and(with(app))
-        .and(host())
-        .map(|app, host| installer(app, host, WINDOWS_INSTALLER, "text/plain; charset=utf-8"));
+        .and(origin(app))
+        .map(|origin| installer(origin, WINDOWS_INSTALLER, "text/plain; charset=utf-8"));
     any_of!(download, sh, ps1)
 }
 
@@ -126,13 +124,13 @@ const BUILD_HINT: &str = "Build connectors with scripts/build-release (it writes
 pub(super) async fn download(
     get: bool,
     app: Arc<App>,
-    host: Option<String>,
+    origin: Origin,
     q: HashMap<String, String>,
 ) -> ApiResult<Response> {
     let dist = app.config.dist_dir();
     let (Some(os), Some(arch)) = (q.get("os"), q.get("arch")) else {
         let mut platforms = Vec::new();
-        let base = app.public_url(host.as_deref());
+        let base = origin;
         for t in TARGETS.iter() {
             if let Some((size, sha256)) = checksum(dist.join(t.file())).await {
                 let url = format!("{base}/functions/v1/download-connector?os={}&arch={}", t.os, t.arch);
@@ -188,8 +186,8 @@ pub(super) async fn download(
 }
 
 /// An installer script with this relay's public URL filled in.
-fn installer(app: Arc<App>, host: Option<String>, script: &str, content_type: &'static str) -> Response {
-    let script = script.replace("__RELAY_URL__", &app.public_url(host.as_deref()));
+fn installer(origin: Origin, script: &str, content_type: &'static str) -> Response {
+    let script = script.replace("__RELAY_URL__", &origin.0);
     let mut r = Response::new(script.into());
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -4,7 +4,8 @@
 //!
 //! Events: `ready` (once), `device_status`, `device`, `session`, `project`, `member`,
 //! `invitation`, `membership` (your projects changed: refetch), `resync` (events were missed:
-//! refetch everything). Each `data` is a JSON object.
+//! refetch everything), `revoked` (this sign-in ended — signed out, password changed — and the
+//! stream closes; `data.message` says why). Each `data` is a JSON object.
 
 use super::error::{ApiResult, ErrorBody};
 use super::filters::{AuthUser, user, with};
@@ -37,9 +38,13 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     responses((status = 200, description = "text/event-stream of changes in the caller's projects", content_type = "text/event-stream"),
               (status = 401, body = ErrorBody)))]
 pub(super) async fn events(app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
-    // Subscribe before reading the project list, so no event falls in between.
+    // Subscribe before reading the project list (and checking the sign-in once more), so no
+    // event and no sign-out falls in between.
     let rx = app.events.subscribe();
     let projects = app.db.project_ids_of(&who.id).await?;
+    if !app.db.sign_in_active(&who.session_id, &who.id).await? {
+        return Err(super::error::ApiError::unauthorized("This sign-in has ended: sign in again."));
+    }
     // One task per stream filters the broadcast; a small queue to the client means a client
     // that stops reading stalls only its task, which then lags and gets a `resync`.
     let (tx, out) = mpsc::channel(64);
@@ -67,6 +72,14 @@ async fn feed(app: Arc<App>, who: AuthUser, mut rx: Receiver<Arc<Event>>, mut pr
                     if !visible {
                         continue;
                     }
+                    if ev.scope.as_ref().is_some_and(|s| s.covers(&who.session_id)) {
+                        let bye = sse::Event::default().event(ev.name).json_data(&*ev).expect("serializable");
+                        let _ = tx.send(Ok(bye)).await;
+                        return;
+                    }
+                    if ev.scope.is_some() {
+                        continue;
+                    }
                     if ev.name == "membership" {
                         let Ok(p) = app.db.project_ids_of(&who.id).await else { return };
                         projects = p;
@@ -74,6 +87,10 @@ async fn feed(app: Arc<App>, who: AuthUser, mut rx: Receiver<Arc<Event>>, mut pr
                     sse::Event::default().event(ev.name).json_data(&*ev).expect("serializable")
                 }
                 Err(RecvError::Lagged(_)) => {
+                    // A missed event may have been this sign-in's end: look it up.
+                    if !matches!(app.db.sign_in_active(&who.session_id, &who.id).await, Ok(true)) {
+                        return;
+                    }
                     let Ok(p) = app.db.project_ids_of(&who.id).await else { return };
                     projects = p;
                     sse::Event::default().event("resync").data("{}")

@@ -2,7 +2,7 @@
 //! session start/end, connected nodes, invitations. `apikey` headers are accepted and ignored.
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::filters::{AuthUser, client_ip, host, json, user, with};
+use super::filters::{AuthUser, Origin, client_ip, json, origin, user, with};
 use crate::app::App;
 use crate::auth::secrets;
 use crate::hub::NodeInfo;
@@ -65,9 +65,13 @@ pub struct InviteRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct InviteResponse {
-    /// `added` (the email has an account and joined now) or `invited` (joins on sign-up).
+    /// `added` (the address has a confirmed account and joined now) or `invited` (joins by
+    /// opening `invite_url`).
     pub status: &'static str,
     pub message: String,
+    /// The invitation link, shown once: whoever opens it (signed in, or after signing up)
+    /// joins the project. It is also mailed when the relay sends email. Valid for 7 days.
+    pub invite_url: Option<String>,
 }
 
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
@@ -76,10 +80,11 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::path!("pair-device"))
         .and(warp::post())
         .and(with(app))
-        .and(client_ip())
-        .and(host())
+        .and(client_ip(app))
+        .and(origin(app))
         .and(json())
-        .then(pair_device);
+        .then(pair_device)
+        .map(pairing_error);
     let start = base
         .and(warp::path!("start-session"))
         .and(warp::post())
@@ -100,24 +105,37 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with(app))
         .and(user(app))
-        .and(host())
+        .and(origin(app))
         .and(json())
         .then(invite_member);
     any_of!(pair, start, end, nodes, invite)
 }
 
+/// The reference connector prints only the `error` field of a refused pairing: there, the
+/// sentence; the code stays in `code`, and `message` keeps the sentence for our connector.
+fn pairing_error(r: ApiResult<Response>) -> Response {
+    match r {
+        Ok(res) => res,
+        Err(e) => {
+            let body = serde_json::json!({"error": e.message, "code": e.code, "message": e.message});
+            warp::reply::with_status(warp::reply::json(&body), e.status).into_response()
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/functions/v1/pair-device", tag = "functions", request_body = PairRequest,
     responses((status = 200, body = PairResponse),
-              (status = 401, description = "The code is wrong, used or expired", body = ErrorBody),
-              (status = 429, description = "Too many attempts from this address", body = ErrorBody)))]
-pub(super) async fn pair_device(
-    app: Arc<App>,
-    ip: IpAddr,
-    host: Option<String>,
-    body: PairRequest,
-) -> ApiResult<Response> {
-    if !app.pair_limit.check(ip) {
+              (status = 401, description = "The code is wrong, used or expired. Errors of this endpoint carry the sentence in `error` too (the reference connector prints only that field) and the code in `code`", body = ErrorBody),
+              (status = 429, description = "Too many attempts from this address, or too many wrong codes from everyone in the last minute", body = ErrorBody)))]
+pub(super) async fn pair_device(app: Arc<App>, ip: IpAddr, origin: Origin, body: PairRequest) -> ApiResult<Response> {
+    if !app.limits.pair.check(ip) {
         return Err(ApiError::too_many("Too many pairing attempts from your address: wait a minute, then try again."));
+    }
+    // Wrong codes from everyone together: what bounds the chance of guessing a live code.
+    if app.limits.pair_failures.blocked("") {
+        return Err(ApiError::too_many(
+            "Pairing is paused for a minute: this relay received too many wrong pairing codes. Try again in a minute.",
+        ));
     }
     let code = secrets::normalise_code(&body.pairing_code);
     if code.len() != secrets::CODE_LEN {
@@ -128,13 +146,18 @@ pub(super) async fn pair_device(
     }
     let name = body.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(|n| super::clip(n, 100));
     let token = secrets::token();
-    let device = app.db.pair(&code, name.as_deref(), &secrets::hash(&token)).await?.ok_or_else(|| {
-        ApiError::new(
+    let Some(device) = app.db.pair(&code, name.as_deref(), &secrets::hash(&token)).await? else {
+        app.limits.pair_failures.fail("");
+        let minutes = app.config.limits.pairing_code_ttl.div_ceil(60);
+        return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_pairing_code",
-            "This pairing code is not valid: it was mistyped, already used, or is older than 24 hours. Generate a new code in the dashboard (device menu → Regenerate code).",
-        )
-    })?;
+            format!(
+                "This pairing code is not valid: it was mistyped, already used, or is older than {minutes} minutes. \
+                 Generate a new code in the dashboard (device menu → Regenerate code)."
+            ),
+        ));
+    };
     // A connector still running with the old token must stop, not retry forever.
     app.hub.evict_device(&device.id).await;
     tracing::info!(device = %device.id, "device paired");
@@ -143,13 +166,14 @@ pub(super) async fn pair_device(
         &device.project_id,
         serde_json::json!({"action": "paired", "device_id": device.id, "project_id": device.project_id}),
     );
-    let body = PairResponse { device_id: device.id, token, relay_url: app.relay_ws_url(host.as_deref()) };
+    let body = PairResponse { device_id: device.id, token, relay_url: origin.ws() };
     Ok(warp::reply::json(&body).into_response())
 }
 
 #[utoipa::path(post, path = "/functions/v1/start-session", tag = "functions", security(("bearer" = [])), request_body = DeviceRef,
     responses((status = 200, body = SessionCreated), (status = 404, body = ErrorBody),
-              (status = 409, description = "The device is offline", body = ErrorBody)))]
+              (status = 409, description = "The device is offline", body = ErrorBody),
+              (status = 429, description = "Too many open sessions for this user or device", body = ErrorBody)))]
 pub(super) async fn start_session(app: Arc<App>, who: AuthUser, body: DeviceRef) -> ApiResult<Response> {
     let (device, _) =
         app.db.device_for(&body.device_id, &who.id).await?.ok_or_else(|| ApiError::not_found("device"))?;
@@ -158,6 +182,27 @@ pub(super) async fn start_session(app: Arc<App>, who: AuthUser, body: DeviceRef)
             "device_offline",
             format!(
                 "Failed to create session: \"{}\" is offline. Start relay-connector on it (or check its service), then try again.",
+                device.name
+            ),
+        ));
+    }
+    let limits = &app.config.limits;
+    let (mine, on_device) = app.db.open_sessions(&who.id, &device.id).await?;
+    if mine >= i64::from(limits.max_sessions_per_user) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_sessions",
+            format!(
+                "You have {mine} open sessions, the most this relay allows per person: end one (Sessions tab, or exit its shell), then try again."
+            ),
+        ));
+    }
+    if on_device >= i64::from(limits.max_sessions_per_device) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_sessions",
+            format!(
+                "\"{}\" has {on_device} open sessions, the most this relay allows per device: end one of them, then try again.",
                 device.name
             ),
         ));
@@ -188,11 +233,12 @@ pub(super) async fn relay_nodes(app: Arc<App>, who: AuthUser) -> ApiResult<Respo
 
 #[utoipa::path(post, path = "/functions/v1/invite-member", tag = "functions", security(("bearer" = [])), request_body = InviteRequest,
     responses((status = 200, body = InviteResponse), (status = 400, body = ErrorBody),
-              (status = 403, description = "Only owners invite", body = ErrorBody), (status = 404, body = ErrorBody)))]
+              (status = 403, description = "Only owners invite", body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 429, description = "The project has as many members and invitations as this relay allows", body = ErrorBody)))]
 pub(super) async fn invite_member(
     app: Arc<App>,
     who: AuthUser,
-    host: Option<String>,
+    origin: Origin,
     body: InviteRequest,
 ) -> ApiResult<Response> {
     let project = app.db.project_for(&body.project_id, &who.id).await?.ok_or_else(|| ApiError::not_found("project"))?;
@@ -200,51 +246,52 @@ pub(super) async fn invite_member(
         return Err(ApiError::owner_only("invite members"));
     }
     let email = super::auth::normalise_email(&body.email.0)?;
-    let link = format!("{}/auth", app.public_url(host.as_deref()));
-    let (status, message) = match app.db.user_by_email(&email).await? {
-        Some(u) if u.id == who.id => {
-            return Err(ApiError::bad_request("invalid_email", "You already own this project."));
+    let existing = app.db.user_by_email(&email).await?;
+    if existing.as_ref().is_some_and(|u| u.id == who.id) {
+        return Err(ApiError::bad_request("invalid_email", "You already own this project."));
+    }
+    // An address is someone's only once it is confirmed, which only a relay that sends email
+    // does. Anywhere else, whoever signed up first could be using it: they join through the
+    // link the owner hands over.
+    if let Some(u) = existing.filter(|u| u.email_confirmed_at.is_some() && app.mailer.confirms()) {
+        if app.db.role(&project.id, &u.id).await?.is_none() {
+            super::team::check_room(&app, &project.id).await?;
         }
-        Some(u) => {
-            let added = app.db.add_member(&project.id, &u.id, Some(&who.id)).await?;
-            app.events.membership(&u.id, &project.id);
-            app.events.project(
-                "member",
-                &project.id,
-                serde_json::json!({"action": "added", "project_id": project.id, "user_id": u.id}),
-            );
-            app.mailer
-                .send(
-                    &email,
-                    "You were added to a PrivaClaw project",
-                    format!("{} added you to \"{}\". Sign in: {link}\n", who.email, project.name),
-                )
-                .await;
-            (
-                "added",
-                if added {
-                    "Member added to project".to_string()
-                } else {
-                    "Already a member of this project".to_string()
-                },
-            )
-        }
-        None => {
-            app.db.invite(&project.id, &email, &who.id).await?;
-            app.events.project(
-                "invitation",
-                &project.id,
-                serde_json::json!({"action": "created", "project_id": project.id}),
-            );
-            app.mailer
-                .send(
-                    &email,
-                    "You are invited to a PrivaClaw project",
-                    format!("{} invited you to \"{}\". Sign up with this email: {link}\n", who.email, project.name),
-                )
-                .await;
-            ("invited", "Invitation sent".to_string())
-        }
+        let added = app.db.add_member(&project.id, &u.id, Some(&who.id)).await?;
+        app.events.membership(&u.id, &project.id);
+        app.events.project(
+            "member",
+            &project.id,
+            serde_json::json!({"action": "added", "project_id": project.id, "user_id": u.id}),
+        );
+        app.mailer.send_later(
+            email,
+            "You were added to a PrivaClaw project".into(),
+            format!("{} added you to \"{}\". Sign in: {origin}/auth\n", who.email, project.name),
+        );
+        let message = if added { "Member added to project" } else { "Already a member of this project" };
+        return Ok(warp::reply::json(&InviteResponse { status: "added", message: message.into(), invite_url: None })
+            .into_response());
+    }
+    super::team::check_room(&app, &project.id).await?;
+    let token = secrets::token();
+    app.db.invite(&project.id, &email, &who.id, &secrets::hash(&token), super::team::invitation_expiry()).await?;
+    app.events.project("invitation", &project.id, serde_json::json!({"action": "created", "project_id": project.id}));
+    let url = format!("{origin}/invite?token={token}");
+    let message = if app.mailer.confirms() {
+        app.mailer.send_later(
+            email.clone(),
+            "You are invited to a PrivaClaw project".into(),
+            format!(
+                "{} invited you to \"{}\". Open this link to join (it works once, for 7 days):\n{url}\n",
+                who.email, project.name
+            ),
+        );
+        format!("Invitation sent to {email}. The link below also works: it is shown only now.")
+    } else {
+        format!(
+            "Invitation created. This relay sends no email: give {email} this link yourself (it is shown only now, works once, for 7 days)."
+        )
     };
-    Ok(warp::reply::json(&InviteResponse { status, message }).into_response())
+    Ok(warp::reply::json(&InviteResponse { status: "invited", message, invite_url: Some(url) }).into_response())
 }

@@ -30,9 +30,20 @@ pub(super) async fn list(app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
 }
 
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), request_body = NameBody,
-    responses((status = 201, body = Project), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = Project), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 429, description = "The caller owns as many projects as this relay allows", body = ErrorBody)))]
 pub(super) async fn create(app: Arc<App>, who: AuthUser, body: NameBody) -> ApiResult<Response> {
-    let p = app.db.create_project(&name(&body.name, "project")?, &who.id).await?;
+    let n = name(&body.name, "project")?;
+    let max = app.config.limits.max_projects_per_user;
+    let owned = app.db.projects_of(&who.id).await?.iter().filter(|p| p.role == "owner").count();
+    if owned >= max as usize {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_projects",
+            format!("You own {max} projects, the most this relay allows: delete one you no longer use first."),
+        ));
+    }
+    let p = app.db.create_project(&n, &who.id).await?;
     app.events.membership(&who.id, &p.id);
     Ok(warp::reply::with_status(warp::reply::json(&p), StatusCode::CREATED).into_response())
 }

@@ -1,5 +1,5 @@
 //! `/api/v1/skill-configs`: AI-node configurations. Each belongs to the user who made it and
-//! is visible to nobody else. For the `privaclaw` skill the config must hold a `relay_url`
+//! is visible to nobody else; stored sealed, since it holds the node's token. For the `privaclaw` skill the config must hold a `relay_url`
 //! (wss:// or https://) and an `auth_token` of at least 8 characters, as the skill requires.
 
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -102,17 +102,28 @@ pub fn validate(slug: &str, body: &SkillConfigBody) -> ApiResult<()> {
     params(("skill_slug" = Option<String>, Query, description = "Only this skill's configs")),
     responses((status = 200, body = [SkillConfig])))]
 pub(super) async fn list(app: Arc<App>, who: AuthUser, q: HashMap<String, String>) -> ApiResult<Response> {
-    let rows = app.db.skill_configs(&who.id, q.get("skill_slug").map(String::as_str)).await?;
+    let rows = app.db.skill_configs(&app.sealer, &who.id, q.get("skill_slug").map(String::as_str)).await?;
     Ok(warp::reply::json(&rows).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/skill-configs", tag = "skills", security(("bearer" = [])), request_body = SkillConfigBody,
     responses((status = 201, body = SkillConfig), (status = 400, body = ErrorBody),
-              (status = 409, description = "This node already has a config for this skill", body = ErrorBody)))]
+              (status = 409, description = "This node already has a config for this skill", body = ErrorBody),
+              (status = 429, description = "The caller has as many configs as this relay allows", body = ErrorBody)))]
 pub(super) async fn create(app: Arc<App>, who: AuthUser, body: SkillConfigBody) -> ApiResult<Response> {
     let slug = body.skill_slug.clone().unwrap_or_else(|| "privaclaw".into());
     validate(&slug, &body)?;
-    match app.db.create_skill_config(&who.id, &slug, body.node_id.trim(), body.name.trim(), &body.config).await {
+    let max = app.config.limits.max_skill_configs_per_user;
+    if app.db.count_skill_configs(&who.id).await? >= i64::from(max) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_configs",
+            format!("You have {max} node configurations, the most this relay allows: delete one first."),
+        ));
+    }
+    let c =
+        app.db.create_skill_config(&app.sealer, &who.id, &slug, body.node_id.trim(), body.name.trim(), &body.config);
+    match c.await {
         Ok(c) => Ok(warp::reply::with_status(warp::reply::json(&c), StatusCode::CREATED).into_response()),
         Err(e) if crate::store::is_unique_violation(&e) => Err(ApiError::conflict(
             "duplicate_node",
@@ -126,7 +137,7 @@ pub(super) async fn create(app: Arc<App>, who: AuthUser, body: SkillConfigBody) 
     params(("id" = String, Path, description = "Config id")),
     responses((status = 200, body = SkillConfig), (status = 404, body = ErrorBody)))]
 pub(super) async fn get(id: String, app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
-    let c = app.db.skill_config(&id, &who.id).await?.ok_or_else(|| ApiError::not_found("skill config"))?;
+    let c = app.db.skill_config(&app.sealer, &id, &who.id).await?.ok_or_else(|| ApiError::not_found("skill config"))?;
     Ok(warp::reply::json(&c).into_response())
 }
 
@@ -134,7 +145,8 @@ pub(super) async fn get(id: String, app: Arc<App>, who: AuthUser) -> ApiResult<R
     params(("id" = String, Path, description = "Config id")),
     responses((status = 200, body = SkillConfig), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Another of your configurations uses this node id", body = ErrorBody)))]
 pub(super) async fn update(id: String, app: Arc<App>, who: AuthUser, body: SkillConfigBody) -> ApiResult<Response> {
-    let current = app.db.skill_config(&id, &who.id).await?.ok_or_else(|| ApiError::not_found("skill config"))?;
+    let current =
+        app.db.skill_config(&app.sealer, &id, &who.id).await?.ok_or_else(|| ApiError::not_found("skill config"))?;
     if body.skill_slug.as_deref().is_some_and(|s| s != current.skill_slug) {
         return Err(ApiError::bad_request(
             "invalid_config",
@@ -142,7 +154,8 @@ pub(super) async fn update(id: String, app: Arc<App>, who: AuthUser, body: Skill
         ));
     }
     validate(&current.skill_slug, &body)?;
-    match app.db.update_skill_config(&id, &who.id, body.node_id.trim(), body.name.trim(), &body.config).await {
+    let u = app.db.update_skill_config(&app.sealer, &id, &who.id, body.node_id.trim(), body.name.trim(), &body.config);
+    match u.await {
         Ok(_) => get(id, app, who).await,
         Err(e) if crate::store::is_unique_violation(&e) => {
             Err(ApiError::conflict("duplicate_node", "Another of your configurations already uses this node id."))

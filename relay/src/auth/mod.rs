@@ -1,4 +1,5 @@
-//! Credentials: password hashing, access tokens, random secrets and rate limits.
+//! Credentials: password hashing, access tokens, random secrets, secrets at rest and rate
+//! limits.
 //!
 //! People sign in with email and password (argon2id) and get a short-lived HS256 access
 //! token plus a refresh token that rotates on every use. Connectors hold a 256-bit device
@@ -7,4 +8,5 @@
 pub mod jwt;
 pub mod password;
 pub mod ratelimit;
+pub mod seal;
 pub mod secrets;

@@ -1,4 +1,9 @@
-//! argon2id password hashing, on one dedicated thread (it is deliberately slow and large).
+//! argon2id password hashing on a small bounded pool (it is deliberately slow and large).
+//!
+//! `Hasher` runs at most N hashes at once on tokio's blocking threads. Sign-ups and password
+//! changes may take at most N - 1 of them, so a flood of sign-ups can never make a sign-in wait
+//! behind it; and no more than a few jobs per hasher may wait, so a flood is refused (503)
+//! rather than queued without end.
 //!
 //! We drive argon2 with our own working area instead of its `hash_password`, for memory: glibc
 //! serves repeated multi-MiB requests from the thread's heap after the first one and keeps
@@ -8,8 +13,9 @@
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use std::sync::{LazyLock, Mutex, mpsc};
-use tokio::sync::oneshot;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Semaphore;
 
 pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 256;
@@ -69,57 +75,122 @@ fn verify_now(password: &str, stored: &str) -> bool {
     check().unwrap_or(false)
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// Too many hashes are waiting already; the caller should say "busy, retry".
+#[derive(Debug)]
+pub struct Busy;
 
-/// One hash at a time on one thread: whatever arrives, memory stays bounded.
-static HASHER: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
-    let (tx, rx) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("argon2".into())
-        .spawn(move || rx.into_iter().for_each(|job| job()))
-        .expect("a thread for password hashing");
-    Mutex::new(tx)
-});
-
-async fn on_hasher<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = oneshot::channel();
-    let job: Job = Box::new(move || {
-        let _ = tx.send(f());
-    });
-    HASHER.lock().unwrap_or_else(|e| e.into_inner()).send(job).expect("the hashing thread never stops");
-    rx.await.expect("the hashing thread never stops")
+pub struct Hasher {
+    /// Every hash holds one of these while it runs.
+    all: Semaphore,
+    /// Sign-ups and password changes also hold one of these: one fewer than `all`.
+    bulk: Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
 }
 
-pub async fn hash(password: String) -> String {
-    on_hasher(move || hash_now(&password)).await
-}
+/// Jobs allowed to wait per hasher before new ones are refused.
+const WAIT_PER_HASHER: usize = 8;
 
-/// Checks `password` against a stored hash. With no hash (unknown account) it still does the
-/// work, so response times do not reveal which emails have accounts.
-pub async fn verify(password: String, stored: Option<String>) -> bool {
-    on_hasher(move || match stored {
-        Some(s) => verify_now(&password, &s),
-        None => {
-            verify_now(&password, &DUMMY);
-            false
+impl Hasher {
+    /// `concurrency` hashes at once (at least 2: one is kept for sign-ins).
+    pub fn new(concurrency: usize) -> Hasher {
+        let n = concurrency.max(2);
+        Hasher {
+            all: Semaphore::new(n),
+            bulk: Semaphore::new(n - 1),
+            waiting: AtomicUsize::new(0),
+            max_waiting: n * WAIT_PER_HASHER,
         }
-    })
-    .await
+    }
+
+    async fn run<T: Send + 'static>(&self, bulk: bool, f: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy);
+        }
+        let waiting = Waiting(&self.waiting);
+        let _bulk = if bulk { Some(self.bulk.acquire().await.expect("never closed")) } else { None };
+        let _one = self.all.acquire().await.expect("never closed");
+        drop(waiting);
+        Ok(tokio::task::spawn_blocking(f).await.expect("argon2 does not panic"))
+    }
+
+    /// Hashes a new password (sign-up, password change).
+    pub async fn hash(&self, password: String) -> Result<String, Busy> {
+        self.run(true, move || hash_now(&password)).await
+    }
+
+    /// Checks `password` against a stored hash. With no hash (unknown account) it still does
+    /// the work, so response times do not reveal which emails have accounts.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, Busy> {
+        self.run(false, move || match stored {
+            Some(s) => verify_now(&password, &s),
+            None => {
+                verify_now(&password, &DUMMY);
+                false
+            }
+        })
+        .await
+    }
+
+    /// The work of a hash, for a request that must take as long as one that hashes.
+    pub async fn waste(&self, password: String) -> Result<(), Busy> {
+        self.hash(password).await.map(drop)
+    }
 }
 
 static DUMMY: LazyLock<String> = LazyLock::new(|| hash_now("not a password"));
 
 #[cfg(test)]
 mod tests {
+    use super::Hasher;
+
     #[tokio::test]
     async fn hashes_verify_and_differ() {
-        let a = super::hash("correct horse".into()).await;
-        let b = super::hash("correct horse".into()).await;
+        let h = Hasher::new(2);
+        let a = h.hash("correct horse".into()).await.unwrap();
+        let b = h.hash("correct horse".into()).await.unwrap();
         assert_ne!(a, b, "salted");
         assert!(a.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{a}");
-        assert!(super::verify("correct horse".into(), Some(a.clone())).await);
-        assert!(!super::verify("wrong horse".into(), Some(a)).await);
-        assert!(!super::verify("not a password".into(), None).await);
+        assert!(h.verify("correct horse".into(), Some(a.clone())).await.unwrap());
+        assert!(!h.verify("wrong horse".into(), Some(a)).await.unwrap());
+        assert!(!h.verify("not a password".into(), None).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_hashes_leaves_a_hasher_for_sign_ins_and_is_refused_past_its_queue() {
+        let h = std::sync::Arc::new(Hasher::new(2));
+        // Sign-ups fill their one hasher and the queue behind it.
+        let flood: Vec<_> = (0..super::WAIT_PER_HASHER)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move { h.hash(format!("password {i}")).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        let stored = super::hash_now("mine");
+        // A sign-in does not wait for the flood: it is done while sign-ups are still queued.
+        assert!(h.verify("mine".into(), Some(stored)).await.unwrap());
+        let done = flood.iter().filter(|j| j.is_finished()).count();
+        assert!(done < flood.len() / 2, "the sign-in waited for {done} sign-ups");
+        let refused = |jobs: Vec<tokio::task::JoinHandle<Result<String, super::Busy>>>| async {
+            futures_util::future::join_all(jobs).await.into_iter().filter(|r| r.as_ref().unwrap().is_err()).count()
+        };
+        assert_eq!(refused(flood).await, 0, "the flood fit the queue");
+        // A bigger flood than the queue holds: the rest is refused at once, not queued.
+        let jobs = (0..super::WAIT_PER_HASHER * 5)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move { h.hash(format!("password {i}")).await })
+            })
+            .collect();
+        assert!(refused(jobs).await >= super::WAIT_PER_HASHER * 2);
     }
 
     #[test]

@@ -8,8 +8,6 @@ use sha2::{Digest, Sha256};
 /// Pairing codes avoid characters people confuse when reading them off a screen: no 0/O, 1/I.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 pub const CODE_LEN: usize = 6;
-/// Pairing codes expire after 24 hours.
-pub const CODE_TTL_SECS: i64 = 24 * 3600;
 
 /// 256 random bits, URL-safe base64.
 pub fn token() -> String {

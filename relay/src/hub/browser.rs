@@ -1,10 +1,12 @@
 //! `/session`: browsers. The first frame must be `auth` (access token, session id); the
-//! session must be active and its device in one of the user's projects. Then the browser gets
-//! `auth_ok`, the replay of what it missed, and live output; its `stdin`/`resize` go to the
-//! connector, for its own session only.
+//! token's sign-in must be active, the session active and its device in one of the user's
+//! projects, and a session someone else started is attached to only with `join: true` (they
+//! are told, and the history records it). Then the browser gets `auth_ok`, the replay of what
+//! it missed, and live output; its `stdin`/`resize` go to the connector, for its own session
+//! only. The socket is closed (4003) as soon as its person's access ends.
 
 use super::frames::{self, RawFrame};
-use super::live::{self, LinkError, Live};
+use super::live::{self, LinkError, Live, Who};
 use super::outbox::{Drain, Outbox};
 use super::socket::{self, HANDSHAKE, Peer, Step};
 use crate::api::filters::with;
@@ -69,6 +71,8 @@ impl Peer for BrowserPeer {
     }
 }
 
+const UNAVAILABLE: &str = "The relay's database is unavailable; retry shortly.";
+
 fn fail(out: &Outbox, code: u16, err: &'static str, message: &str) -> Step {
     out.send(frames::error(message, Some(err), None));
     Step::Close(code, err)
@@ -96,13 +100,12 @@ impl BrowserPeer {
                 );
             }
         };
-        let Some(claims) = self.app.keys.verify(&auth.token) else {
-            return fail(
-                out,
-                close::AUTH_FAILED,
-                "auth_failed",
-                "Auth failed: the access token is invalid or expired. Sign in again.",
-            );
+        let user = match crate::api::filters::authenticate(&self.app, &auth.token).await {
+            Ok(u) => u,
+            Err(e) if e.status == warp::http::StatusCode::UNAUTHORIZED => {
+                return fail(out, close::AUTH_FAILED, "auth_failed", &format!("Auth failed: {}", e.message));
+            }
+            Err(_) => return fail(out, 1011, "unavailable", UNAVAILABLE),
         };
         let invalid =
             "Session invalid: it does not exist, has ended, or is not in one of your projects. Start a new session.";
@@ -111,15 +114,24 @@ impl BrowserPeer {
             Ok(_) => return fail(out, close::SESSION_INVALID, "session_invalid", invalid),
             Err(e) => {
                 tracing::error!(error = %e, "database error during auth");
-                return fail(out, 1011, "unavailable", "The relay's database is unavailable; retry shortly.");
+                return fail(out, 1011, "unavailable", UNAVAILABLE);
             }
         };
-        match self.app.db.role(&session.project_id, &claims.sub).await {
+        match self.app.db.role(&session.project_id, &user.id).await {
             Ok(Some(_)) => {}
             Ok(None) => return fail(out, close::SESSION_INVALID, "session_invalid", invalid),
-            Err(_) => {
-                return fail(out, 1011, "unavailable", "The relay's database is unavailable; retry shortly.");
-            }
+            Err(_) => return fail(out, 1011, "unavailable", UNAVAILABLE),
+        }
+        let joined = session.user_id != user.id;
+        if joined && auth.join != Some(true) {
+            let starter = match self.app.db.user_by_id(&session.user_id).await {
+                Ok(Some(u)) => u.email,
+                _ => "another member".into(),
+            };
+            let msg = format!(
+                "This session was started by {starter}. To join it, authenticate again with \"join\": true; {starter} will see that you joined."
+            );
+            return fail(out, close::JOIN_REQUIRED, "join_required", &msg);
         }
         if auth.device_id.as_deref().is_some_and(|d| !d.is_empty() && d != session.device_id) {
             return fail(
@@ -150,11 +162,26 @@ impl BrowserPeer {
             };
             encode(kind::AUTH_OK, Some(&data)).into()
         };
-        if !live.attach(self.viewer, out.clone(), ok, auth.offset) {
+        let who = Who { user_id: user.id.clone(), email: user.email.clone(), sign_in: user.session_id.clone(), joined };
+        if !live.attach(self.viewer, who, out.clone(), ok, auth.offset) {
             return fail(out, close::SESSION_INVALID, "session_invalid", invalid);
         }
-        tracing::info!(session = %session.id, user = %claims.sub, resumed = !created, "browser attached");
-        self.live = Some(live);
+        self.live = Some(live.clone());
+        // Access may have ended while we were checking it: the revocation then found no
+        // browser to close. Looked up again now that this one is attached, either the check
+        // or the revocation sees it.
+        let still = self.app.db.sign_in_active(&user.session_id, &user.id).await.unwrap_or(false)
+            && matches!(self.app.db.role(&session.project_id, &user.id).await, Ok(Some(_)));
+        if !still {
+            live.cut(|w| w.sign_in == user.session_id, "Your access to this session ended: sign in again.");
+            return Step::Continue;
+        }
+        if joined {
+            if let Err(e) = self.app.db.record_join(&session.id, &user.id).await {
+                tracing::warn!(error = %e, "cannot record who joined a session");
+            }
+        }
+        tracing::info!(session = %session.id, user = %user.id, resumed = !created, joined, "browser attached");
         Step::Continue
     }
 

@@ -24,7 +24,7 @@ pub fn route(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     warp::path!("connect")
         .and(socket::upgrade())
         .and(with(app))
-        .and(client_ip())
+        .and(client_ip(app))
         .map(|up: socket::Upgrade, app: Arc<App>, ip: IpAddr| {
             let hub = app.hub.clone();
             let ping = Duration::from_secs(app.config.ping_interval);
@@ -138,7 +138,10 @@ impl ConnectorPeer {
         match frame.kind.as_ref() {
             kind::STDOUT => match frames::data::<OutputRef>(frame) {
                 Ok(o) => match self.own(link, &o.session_id) {
-                    Some(live) => live.output(text.clone(), decoded_len(&o.data_b64)),
+                    Some(live) => {
+                        live.output(text.clone(), decoded_len(&o.data_b64));
+                        self.hub.trim_replays();
+                    }
                     None => tracing::debug!("stdout for a session this device does not have"),
                 },
                 Err(e) => tracing::debug!(error = %e, "bad stdout frame from a connector"),

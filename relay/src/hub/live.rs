@@ -3,14 +3,19 @@
 //!
 //! Output from the connector is fanned out to every browser's outbox and kept in the ring.
 //! When a browser falls behind (its queue passes `HIGH`) or asks for it (`pause`), the relay
-//! sends `pause` for this session to the connector, which stops reading that PTY; when every
-//! browser is below `LOW` again, `resume`. Other sessions of the connector are not affected.
-//! A browser whose queue passes `HARD` anyway (a connector that ignores `pause`) is closed
+//! pauses this session: it sends `pause` for it to a connector that understands that frame,
+//! which stops reading that PTY; a connector that does not (the reference Go connector) has
+//! its socket's reads held instead (see `outbox.rs`). When every browser is below `LOW` again,
+//! `resume` (or the hold is released). A browser whose queue passes `HARD` anyway is closed
 //! with 4008 and can resume from the ring.
-
+//!
+//! Each browser is someone: the session's owner, or a project member who joined it on purpose
+//! (`auth.join`), whom the others are told about. When someone's access ends, `cut` closes
+//! their browsers.
 use super::outbox::Outbox;
-use super::replay::{Replay, Ring};
-use privaclaw_proto::{SessionRef, encode, kind};
+use super::replay::{Budget, Replay, Ring};
+use privaclaw_proto::{SessionRef, ViewerChange, encode, kind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -24,17 +29,39 @@ pub struct Live {
     pub id: String,
     pub device_id: String,
     pub project_id: String,
+    /// The user who started the session; anyone else attaches only by joining it.
+    pub owner: String,
     /// Mirror of `State::paused`, so browser writers can check it without the lock.
     paused: AtomicBool,
     state: Mutex<State>,
 }
 
+/// The connector a session's input goes to, and whether it understands `pause`.
+#[derive(Clone)]
+pub struct Upstream {
+    pub out: Outbox,
+    pub pausable: bool,
+}
+
+/// The person at a browser.
+#[derive(Clone, Debug)]
+pub struct Who {
+    pub user_id: String,
+    pub email: String,
+    /// The sign-in (auth session) whose token opened this browser's socket.
+    pub sign_in: String,
+    /// Attached to someone else's session.
+    pub joined: bool,
+}
+
 struct State {
     viewers: Vec<Viewer>,
     ring: Ring,
-    /// The connector's outbox; `None` while a resumable connector is away.
-    link: Option<Outbox>,
+    /// The connector; `None` while a resumable connector is away.
+    link: Option<Upstream>,
     paused: bool,
+    /// The connection whose reads this session holds (a pause for a connector without `pause`).
+    holding: Option<Outbox>,
     ended: bool,
     idle_since: Option<Instant>,
     link_lost_since: Option<Instant>,
@@ -46,6 +73,7 @@ struct Viewer {
     id: u64,
     out: Outbox,
     paused: bool,
+    who: Who,
 }
 
 /// Why a frame for the connector was not queued.
@@ -60,18 +88,27 @@ pub enum LinkError {
 const LINK_LIMIT: usize = 1024 * 1024;
 
 impl Live {
-    pub fn new(id: String, device_id: String, project_id: String, link: Option<Outbox>) -> Live {
+    pub fn new(
+        id: String,
+        device_id: String,
+        project_id: String,
+        owner: String,
+        link: Option<Upstream>,
+        budget: Arc<Budget>,
+    ) -> Live {
         Live {
             id,
             device_id,
             project_id,
+            owner,
             paused: AtomicBool::new(false),
             state: Mutex::new(State {
                 viewers: Vec::new(),
-                ring: Ring::default(),
+                ring: Ring::new(budget),
                 link_lost_since: link.is_none().then(Instant::now),
                 link,
                 paused: false,
+                holding: None,
                 ended: false,
                 idle_since: Some(Instant::now()),
                 skip: 0,
@@ -113,17 +150,21 @@ impl Live {
             }
         };
         st.ring.push(frame.clone(), bytes);
+        let mut gone = Vec::new();
         st.viewers.retain(|v| {
             let q = v.out.send(frame.clone());
             if q > HARD {
                 // Its queue will not drain: cut it off now rather than after 4 MiB more.
-                v.out.kill(privaclaw_proto::kind::close::TOO_SLOW, "too slow: reconnect with offset to resume");
+                tracing::debug!(session = %self.id, "browser too slow: cut off (4008)");
+                v.out.kill(kind::close::TOO_SLOW, "too slow: reconnect with offset to resume");
             }
-            q != 0 && q <= HARD
+            let keep = q != 0 && q <= HARD;
+            if !keep {
+                gone.push(v.who.clone());
+            }
+            keep
         });
-        if st.viewers.is_empty() && st.idle_since.is_none() {
-            st.idle_since = Some(Instant::now());
-        }
+        self.left(&mut st, &gone);
         self.flow(&mut st);
     }
 
@@ -152,10 +193,12 @@ impl Live {
     }
 
     /// Adds a browser. Under one lock: `first` (the `auth_ok`) and the replay are queued
-    /// before any live frame can reach this browser, so nothing is lost or doubled.
+    /// before any live frame can reach this browser, so nothing is lost or doubled. Someone
+    /// joining is announced to the others, and is told who else joined before them.
     pub fn attach(
         &self,
         viewer: u64,
+        who: Who,
         out: Outbox,
         first: impl FnOnce(&Replay) -> Utf8Bytes,
         from: Option<u64>,
@@ -174,19 +217,77 @@ impl Live {
         for f in replay.frames {
             out.send(f);
         }
-        st.viewers.push(Viewer { id: viewer, out, paused: false });
+        for v in st.viewers.iter().filter(|v| v.who.joined && v.who.user_id != who.user_id) {
+            out.send(self.change(kind::VIEWER_JOINED, &v.who));
+        }
+        if who.joined {
+            let news = self.change(kind::VIEWER_JOINED, &who);
+            for v in &st.viewers {
+                v.out.send(news.clone());
+            }
+        }
+        st.viewers.push(Viewer { id: viewer, out, paused: false, who });
         st.idle_since = None;
         self.flow(&mut st);
         true
     }
 
-    pub fn detach(&self, viewer: u64) {
-        let mut st = self.lock();
-        st.viewers.retain(|v| v.id != viewer);
+    fn change(&self, k: &str, who: &Who) -> Utf8Bytes {
+        let c = ViewerChange { session_id: self.id.clone(), user_id: who.user_id.clone(), email: who.email.clone() };
+        encode(k, Some(&c)).into()
+    }
+
+    /// Tells the browsers still here that these joined people left.
+    fn left(&self, st: &mut State, gone: &[Who]) {
+        for who in gone.iter().filter(|w| w.joined) {
+            // Another browser of the same person still watching: they have not left.
+            if st.viewers.iter().any(|v| v.who.user_id == who.user_id) {
+                continue;
+            }
+            let news = self.change(kind::VIEWER_LEFT, who);
+            for v in &st.viewers {
+                v.out.send(news.clone());
+            }
+        }
         if st.viewers.is_empty() && st.idle_since.is_none() {
             st.idle_since = Some(Instant::now());
         }
+    }
+
+    pub fn detach(&self, viewer: u64) {
+        let mut st = self.lock();
+        let gone = Self::remove(&mut st, |v| v.id == viewer);
+        self.left(&mut st, &gone);
         self.flow(&mut st);
+    }
+
+    fn remove(st: &mut State, matches: impl Fn(&Viewer) -> bool) -> Vec<Who> {
+        let mut gone = Vec::new();
+        st.viewers.retain(|v| {
+            let hit = matches(v);
+            if hit {
+                gone.push(v.who.clone());
+            }
+            !hit
+        });
+        gone
+    }
+
+    /// Closes the browsers of people whose access ended: each hears `why` in an `error`
+    /// frame, then the close 4003 "access revoked". Returns how many were closed.
+    pub fn cut(&self, matches: impl Fn(&Who) -> bool, why: &str) -> usize {
+        let mut st = self.lock();
+        let frame = crate::hub::frames::error(why, Some(kind::reason::ACCESS_REVOKED), Some(&self.id));
+        let mut closed = 0;
+        for v in st.viewers.iter().filter(|v| matches(&v.who)) {
+            v.out.send(frame.clone());
+            v.out.close(kind::close::ACCESS_REVOKED, "access revoked");
+            closed += 1;
+        }
+        let gone = Self::remove(&mut st, |v| matches(&v.who));
+        self.left(&mut st, &gone);
+        self.flow(&mut st);
+        closed
     }
 
     /// A browser's own `pause`/`resume`.
@@ -223,9 +324,22 @@ impl Live {
         }
         st.paused = want;
         self.paused.store(want, Ordering::Release);
-        if let Some(link) = &st.link {
-            let k = if want { kind::PAUSE } else { kind::RESUME };
-            link.send(encode(k, Some(&SessionRef { session_id: self.id.clone() })));
+        match &st.link {
+            Some(up) if up.pausable => {
+                let k = if want { kind::PAUSE } else { kind::RESUME };
+                up.out.send(encode(k, Some(&SessionRef { session_id: self.id.clone() })));
+            }
+            Some(up) if want => {
+                up.out.hold();
+                st.holding = Some(up.out.clone());
+            }
+            _ => Self::unhold(st),
+        }
+    }
+
+    fn unhold(st: &mut State) {
+        if let Some(held) = st.holding.take() {
+            held.release();
         }
     }
 
@@ -236,17 +350,18 @@ impl Live {
             return Err(LinkError::Ended);
         }
         let link = st.link.as_ref().ok_or(LinkError::Offline)?;
-        if link.queued() > LINK_LIMIT {
+        if link.out.queued() > LINK_LIMIT {
             return Err(LinkError::Busy);
         }
-        link.send(frame);
+        link.out.send(frame);
         Ok(())
     }
 
     /// Binds the session to a (new) connector link, or marks its connector away (`None`).
     /// A new link starts resumed; pause is re-sent if browsers are still behind.
-    pub fn rebind(&self, link: Option<Outbox>) {
+    pub fn rebind(&self, link: Option<Upstream>) {
         let mut st = self.lock();
+        Self::unhold(&mut st);
         st.link_lost_since = if link.is_none() { Some(Instant::now()) } else { None };
         st.link = link;
         st.paused = false;
@@ -256,7 +371,7 @@ impl Live {
 
     /// True if `link` is this session's current connector link.
     pub fn is_bound_to(&self, link: &Outbox) -> bool {
-        self.lock().link.as_ref().is_some_and(|l| l.same(link))
+        self.lock().link.as_ref().is_some_and(|l| l.out.same(link))
     }
 
     /// Ends the session here: later frames are dropped. Returns false if it had already ended.
@@ -267,6 +382,7 @@ impl Live {
             return false;
         }
         st.ended = true;
+        Self::unhold(&mut st);
         for v in st.viewers.drain(..) {
             if let Some(f) = &last {
                 v.out.send(f.clone());
@@ -282,16 +398,38 @@ impl Live {
         (st.idle_since.map(|t| t.elapsed()), st.link_lost_since.map(|t| t.elapsed()))
     }
 
+    /// Lets go of the replay (the relay's replay budget is spent); a browser that comes back
+    /// hears how much it missed.
+    pub fn drop_replay(&self) {
+        self.lock().ring.clear();
+    }
+
     #[cfg(test)]
     fn viewers(&self) -> usize {
         self.lock().viewers.len()
     }
 }
 
+impl Drop for Live {
+    fn drop(&mut self) {
+        Self::unhold(&mut self.lock());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::outbox::{Out, channel};
+    use super::super::replay::Budget;
     use super::*;
+
+    fn new_live(link: Option<Outbox>) -> Live {
+        let up = link.map(|out| Upstream { out, pausable: true });
+        Live::new("s".into(), "d".into(), "p".into(), "owner".into(), up, Budget::new(1 << 20, u64::MAX))
+    }
+
+    fn who(user: &str, joined: bool) -> Who {
+        Who { user_id: user.into(), email: format!("{user}@example.com"), sign_in: format!("{user}-signin"), joined }
+    }
 
     fn frame(n: usize) -> Utf8Bytes {
         Utf8Bytes::from("x".repeat(n))
@@ -309,14 +447,14 @@ mod tests {
     #[test]
     fn slow_browser_pauses_its_session_and_resumes_when_drained() {
         let (link, mut link_in) = channel();
-        let live = Live::new("s1".into(), "d".into(), "p".into(), Some(link));
+        let live = new_live(Some(link));
         let (b, mut b_in) = channel();
-        assert!(live.attach(1, b, |_| Utf8Bytes::from_static("ok"), None));
+        assert!(live.attach(1, who("owner", false), b, |_| Utf8Bytes::from_static("ok"), None));
         live.output(frame(HIGH + 1), 1);
         assert!(live.is_paused());
         let sent = kinds(&mut link_in);
         assert_eq!(sent.len(), 1);
-        assert!(sent[0].contains("\"pause\"") && sent[0].contains("s1"));
+        assert!(sent[0].contains("\"pause\"") && sent[0].contains("\"s\""));
         // The browser reads everything: below LOW, so the next check resumes.
         assert_eq!(kinds(&mut b_in).len(), 2);
         live.drained();
@@ -326,11 +464,11 @@ mod tests {
 
     #[test]
     fn hopeless_browser_is_dropped_and_others_keep_receiving() {
-        let live = Live::new("s".into(), "d".into(), "p".into(), None);
+        let live = new_live(None);
         let (slow, slow_in) = channel();
         let (fast, mut fast_in) = channel();
-        live.attach(1, slow, |_| Utf8Bytes::from_static("ok"), None);
-        live.attach(2, fast, |_| Utf8Bytes::from_static("ok"), None);
+        live.attach(1, who("owner", false), slow, |_| Utf8Bytes::from_static("ok"), None);
+        live.attach(2, who("owner", false), fast, |_| Utf8Bytes::from_static("ok"), None);
         kinds(&mut fast_in);
         for _ in 0..5 {
             live.output(frame(HARD / 4), 1);
@@ -346,10 +484,10 @@ mod tests {
 
     #[test]
     fn attach_replays_before_live_output() {
-        let live = Live::new("s".into(), "d".into(), "p".into(), None);
+        let live = new_live(None);
         live.output(Utf8Bytes::from_static("one"), 3);
         let (b, mut b_in) = channel();
-        live.attach(1, b, |r| Utf8Bytes::from(format!("auth_ok@{}", r.offset)), Some(0));
+        live.attach(1, who("owner", false), b, |r| Utf8Bytes::from(format!("auth_ok@{}", r.offset)), Some(0));
         live.output(Utf8Bytes::from_static("two"), 3);
         assert_eq!(kinds(&mut b_in), vec!["auth_ok@0", "one", "two"]);
     }
@@ -376,9 +514,9 @@ mod tests {
 
     #[test]
     fn a_resend_after_a_reconnect_is_neither_lost_nor_doubled() {
-        let live = Live::new("s".into(), "d".into(), "p".into(), None);
+        let live = new_live(None);
         let (b, mut b_in) = channel();
-        live.attach(1, b, |_| Utf8Bytes::from_static("ok"), None);
+        live.attach(1, who("owner", false), b, |_| Utf8Bytes::from_static("ok"), None);
         for part in ["0123", "4567"] {
             let (f, n) = stdout(part);
             live.output(f, n);
@@ -391,28 +529,71 @@ mod tests {
         }
         assert_eq!(text_of(&kinds(&mut b_in)), "0123456789");
         // A relay that restarted knows nothing: a resend from byte 6 starts its offsets there.
-        let fresh = Live::new("s".into(), "d".into(), "p".into(), None);
+        let fresh = new_live(None);
         fresh.resend_from(6);
         let (f, n) = stdout("6789");
         fresh.output(f, n);
         let (b, mut b_in) = channel();
-        fresh.attach(1, b, |r| Utf8Bytes::from(format!("at {}", r.offset)), Some(8));
+        fresh.attach(1, who("owner", false), b, |r| Utf8Bytes::from(format!("at {}", r.offset)), Some(8));
         let got = kinds(&mut b_in);
         assert_eq!(got[0], "at 8", "the browser had 8 bytes; the replay's one frame (6..10) is cut");
         assert_eq!(text_of(&got[1..]), "89");
         let (b, mut b_in) = channel();
-        fresh.attach(2, b, |r| Utf8Bytes::from(format!("at {}", r.offset)), Some(6));
+        fresh.attach(2, who("owner", false), b, |r| Utf8Bytes::from(format!("at {}", r.offset)), Some(6));
         assert_eq!(text_of(&kinds(&mut b_in)), "6789");
     }
 
     #[test]
     fn input_is_refused_while_the_connector_is_away() {
-        let live = Live::new("s".into(), "d".into(), "p".into(), None);
+        let live = new_live(None);
         assert_eq!(live.to_connector("x"), Err(LinkError::Offline));
         let (link, _keep) = channel();
-        live.rebind(Some(link));
+        live.rebind(Some(Upstream { out: link, pausable: true }));
         assert_eq!(live.to_connector("x"), Ok(()));
         assert!(live.end(None));
         assert_eq!(live.to_connector("x"), Err(LinkError::Ended));
+    }
+
+    #[test]
+    fn a_connector_without_pause_has_its_reads_held_instead() {
+        let (link, mut link_in) = channel();
+        let live = Live::new(
+            "s".into(),
+            "d".into(),
+            "p".into(),
+            "o".into(),
+            Some(Upstream { out: link.clone(), pausable: false }),
+            Budget::new(1 << 20, u64::MAX),
+        );
+        let (b, mut b_in) = channel();
+        live.attach(1, who("o", false), b, |_| Utf8Bytes::from_static("ok"), None);
+        live.output(frame(HIGH + 1), 1);
+        assert!(live.is_paused() && link.is_held(), "reads held");
+        assert!(kinds(&mut link_in).is_empty(), "no pause frame for a connector that does not know it");
+        kinds(&mut b_in);
+        live.drained();
+        assert!(!live.is_paused() && !link.is_held(), "released once the browser caught up");
+        live.output(frame(HIGH + 1), 1);
+        assert!(link.is_held());
+        drop(live);
+        assert!(!link.is_held(), "a session that goes away lets go of its hold");
+    }
+
+    #[test]
+    fn joining_is_announced_and_cut_closes_only_whose_access_ended() {
+        let session = new_live(None);
+        let (o, mut o_in) = channel();
+        let (j, mut j_in) = channel();
+        session.attach(1, who("owner", false), o, |_| Utf8Bytes::from_static("ok"), None);
+        session.attach(2, who("bob", true), j, |_| Utf8Bytes::from_static("ok"), None);
+        let told = kinds(&mut o_in);
+        assert!(told.iter().any(|f| f.contains("viewer_joined") && f.contains("bob@example.com")), "{told:?}");
+        assert_eq!(session.cut(|w| w.user_id == "bob", "Your access ended."), 1);
+        assert_eq!(session.viewers(), 1);
+        let bob = kinds(&mut j_in);
+        assert!(bob.last().unwrap().contains("access_revoked"), "{bob:?}");
+        let told = kinds(&mut o_in);
+        assert!(told.iter().any(|f| f.contains("viewer_left")), "{told:?}");
+        assert_eq!(session.cut(|w| w.user_id == "bob", "again"), 0);
     }
 }

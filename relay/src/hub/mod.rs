@@ -7,7 +7,8 @@
 //! published to another relay instance when several share the load.
 //!
 //! The hub keeps the database's view in step: device presence, session rows, and realtime
-//! events. Terminal bytes only ever pass through memory.
+//! events. Terminal bytes only ever pass through memory, in amounts the replay budget bounds.
+//! When someone's access ends, [`Hub::revoke`] closes their browsers at once.
 
 mod browser;
 mod connector;
@@ -22,10 +23,11 @@ pub use browser::route as session_route;
 pub use connector::route as connect_route;
 
 use crate::events::Events;
-use crate::store::{self, Db};
-use live::Live;
+use crate::store::{self, Db, Scope};
+use live::{Live, Upstream};
 use outbox::Outbox;
 use privaclaw_proto::{SessionEnd, SessionStart, encode, kind};
+use replay::Budget;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,7 +44,8 @@ pub struct Link {
     pub name: String,
     /// `connector`, or what an AI node declared in `meta.kind` (`openclaw`, `node`).
     pub kind: String,
-    /// It keeps PTYs across a lost link (its `hello` listed `sessions`).
+    /// It speaks our extensions (its `hello` listed `sessions`): keeps PTYs across a lost
+    /// link and understands `pause`/`resume`. The reference Go connector does neither.
     pub resumable: bool,
     pub out: Outbox,
     pub connected_at: String,
@@ -73,10 +76,20 @@ pub struct NodeInfo {
     pub health: nodes::Health,
 }
 
+/// Access that ended: whose, in which project (or all of theirs), which of their sign-ins,
+/// and the sentence they are told.
+pub struct Revoked<'a> {
+    pub user_id: &'a str,
+    pub project_id: Option<&'a str>,
+    pub scope: &'a Scope,
+    pub why: &'a str,
+}
+
 pub struct Hub {
     db: Db,
     events: Events,
     pub grace: Duration,
+    pub replay: Arc<Budget>,
     /// Silence after which an AI node is presumed gone.
     heartbeat_limit: Duration,
     links: Mutex<HashMap<String, Arc<Link>>>,
@@ -89,12 +102,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl Link {
+    /// Where this link's sessions send input, and how they pause it.
+    pub fn upstream(&self) -> Upstream {
+        Upstream { out: self.out.clone(), pausable: self.resumable }
+    }
+}
+
 impl Hub {
-    pub fn new(db: Db, events: Events, grace: Duration, heartbeat_limit: Duration) -> Arc<Hub> {
+    pub fn new(db: Db, events: Events, grace: Duration, heartbeat_limit: Duration, replay: Arc<Budget>) -> Arc<Hub> {
         Arc::new(Hub {
             db,
             events,
             grace,
+            replay,
             heartbeat_limit,
             links: Mutex::default(),
             sessions: Mutex::default(),
@@ -157,7 +178,7 @@ impl Hub {
         for live in self.lives_of(&link.device_id) {
             match listed(&live.id) {
                 Some(a) => {
-                    live.rebind(Some(link.out.clone()));
+                    live.rebind(Some(link.upstream()));
                     if let Some(offset) = a.offset {
                         live.resend_from(offset);
                     }
@@ -181,7 +202,14 @@ impl Hub {
     async fn adopt(&self, link: &Link, a: &Alive) -> bool {
         match self.db.session(&a.id).await {
             Ok(Some(s)) if s.status == "active" && s.device_id == link.device_id => {
-                let live = Live::new(s.id.clone(), s.device_id, s.project_id, Some(link.out.clone()));
+                let live = Live::new(
+                    s.id.clone(),
+                    s.device_id,
+                    s.project_id,
+                    s.user_id,
+                    Some(link.upstream()),
+                    self.replay.clone(),
+                );
                 if let Some(offset) = a.offset {
                     live.resend_from(offset);
                 }
@@ -249,7 +277,14 @@ impl Hub {
             return Some((live.clone(), false));
         }
         let link = self.link(&s.device_id)?;
-        let live = Arc::new(Live::new(s.id.clone(), s.device_id.clone(), s.project_id.clone(), Some(link.out.clone())));
+        let live = Arc::new(Live::new(
+            s.id.clone(),
+            s.device_id.clone(),
+            s.project_id.clone(),
+            s.user_id.clone(),
+            Some(link.upstream()),
+            self.replay.clone(),
+        ));
         sessions.insert(s.id.clone(), live.clone());
         drop(sessions);
         let start = SessionStart { session_id: s.id.clone(), cols: Some(cols), rows: Some(rows) };
@@ -309,8 +344,52 @@ impl Hub {
         }
     }
 
+    /// Closes, at once, the browsers of someone whose access ended (`error` frame with
+    /// `r.why`, then close 4003). Returns how many were closed.
+    pub fn revoke(&self, r: &Revoked<'_>) -> usize {
+        let lives: Vec<Arc<Live>> =
+            lock(&self.sessions).values().filter(|l| r.project_id.is_none_or(|p| p == l.project_id)).cloned().collect();
+        let closed: usize =
+            lives.iter().map(|l| l.cut(|w| w.user_id == r.user_id && r.scope.covers(&w.sign_in), r.why)).sum();
+        if closed > 0 {
+            tracing::info!(user = %r.user_id, closed, "access revoked: browsers closed");
+        }
+        closed
+    }
+
+    /// Ends the sessions `user_id` started in `project_id` (they lost access to it).
+    pub async fn end_sessions_of(&self, user_id: &str, project_id: &str) {
+        let lives: Vec<Arc<Live>> = lock(&self.sessions)
+            .values()
+            .filter(|l| l.owner == user_id && l.project_id == project_id)
+            .cloned()
+            .collect();
+        for live in lives {
+            self.end_session(&live.id, kind::reason::ACCESS_REVOKED, true).await;
+        }
+    }
+
+    /// Past the replay budget: empties the replays of the sessions nobody has watched for
+    /// longest, then, if that is not enough, of watched ones.
+    pub fn trim_replays(&self) {
+        if !self.replay.over() {
+            return;
+        }
+        let mut lives: Vec<(Option<Duration>, Arc<Live>)> =
+            lock(&self.sessions).values().map(|l| (l.idle_for().0, l.clone())).collect();
+        // Unwatched before watched; among the unwatched, the longest unwatched first.
+        lives.sort_by_key(|l| std::cmp::Reverse(l.0));
+        for (_, live) in lives {
+            if !self.replay.over() {
+                break;
+            }
+            live.drop_replay();
+            tracing::debug!(session = %live.id, "replay dropped: the replay budget is spent");
+        }
+    }
+
     /// Ends sessions nobody came back for within the grace period. Runs forever.
-    pub async fn janitor(self: Arc<Hub>, limiters: Vec<Arc<crate::auth::ratelimit::Limiter>>) {
+    pub async fn janitor(self: Arc<Hub>, limits: Arc<dyn Fn() + Send + Sync>) {
         let every =
             (self.grace.min(self.heartbeat_limit) / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
         let mut tick = tokio::time::interval(every);
@@ -338,9 +417,7 @@ impl Hub {
                     }
                 }
             }
-            for l in &limiters {
-                l.prune();
-            }
+            limits();
             // AI nodes beat every 15 s: three beats missed and the node is presumed gone.
             let links: Vec<Arc<Link>> = lock(&self.links).values().cloned().collect();
             for link in links.iter().filter(|l| l.is_node() && l.node.silent_for() > self.heartbeat_limit) {

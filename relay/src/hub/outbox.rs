@@ -5,11 +5,17 @@
 //! Frames are `Utf8Bytes` (reference-counted): a connector's `stdout` frame is forwarded to
 //! several browsers and kept in the replay ring without being copied.
 //!
+//! The other direction has a brake too: sessions can `hold` a connection's reads. A connector
+//! that does not understand `pause` (the reference Go connector) is paused this way: the relay
+//! stops reading its socket, TCP's window closes, and its writes to us block, which stops it
+//! reading its PTYs — nothing lost, nothing buffered here.
+//!
 //! This is the seam for scale-out: a frame for a peer held by another relay instance would be
 //! published (e.g. on NATS) instead of queued here; producers only see `Outbox::send`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 // futures' channel allocates per message; tokio's preallocates a block of 32 slots (1.3 KiB),
 // which thousands of idle connectors would each carry for nothing.
 use futures_channel::mpsc;
@@ -33,6 +39,13 @@ struct Shared {
     kill: Notify,
     kill_reason: Mutex<Option<(u16, &'static str)>>,
     watch: OnceLock<Arc<dyn Drain>>,
+    /// Sessions that want this connection's reads stopped, and the wake-up when none does.
+    holds: AtomicUsize,
+    released: Notify,
+    /// When the peer was last heard from (ms since `epoch`): silence means a dead peer, unless
+    /// we are the ones not listening.
+    epoch: Instant,
+    heard: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -57,6 +70,10 @@ pub fn channel() -> (Outbox, Inbox) {
         kill: Notify::new(),
         kill_reason: Mutex::new(None),
         watch: OnceLock::new(),
+        holds: AtomicUsize::new(0),
+        released: Notify::new(),
+        epoch: Instant::now(),
+        heard: AtomicU64::new(0),
     });
     (Outbox { tx, shared: shared.clone() }, Inbox { rx, signals: Signals(shared) })
 }
@@ -97,6 +114,41 @@ impl Outbox {
     pub fn watch(&self, w: Arc<dyn Drain>) {
         let _ = self.shared.watch.set(w);
     }
+
+    /// Asks the connection to stop reading from its peer (until every hold is released).
+    pub fn hold(&self) {
+        self.shared.holds.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn release(&self) {
+        if self.shared.holds.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.heard();
+            self.shared.released.notify_waiters();
+        }
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.shared.holds.load(Ordering::Acquire) > 0
+    }
+
+    /// Resolves when no hold is left.
+    pub async fn released(&self) {
+        loop {
+            let wake = self.shared.released.notified();
+            let mut wake = std::pin::pin!(wake);
+            // Registered before the check, so a release in between still wakes us.
+            wake.as_mut().enable();
+            if !self.is_held() {
+                return;
+            }
+            wake.await;
+        }
+    }
+
+    /// Records that the peer just said something.
+    pub fn heard(&self) {
+        self.shared.heard.store(self.shared.epoch.elapsed().as_millis() as u64, Ordering::Release);
+    }
 }
 
 impl Signals {
@@ -108,6 +160,15 @@ impl Signals {
                 w.drained();
             }
         }
+    }
+
+    /// How long the peer has been silent; zero while its reads are held (it cannot be heard).
+    pub fn silent_for(&self) -> Duration {
+        if self.0.holds.load(Ordering::Acquire) > 0 {
+            return Duration::ZERO;
+        }
+        let heard = Duration::from_millis(self.0.heard.load(Ordering::Acquire));
+        self.0.epoch.elapsed().saturating_sub(heard)
     }
 
     /// Resolves when `Outbox::kill` was called; yields its close code and reason.

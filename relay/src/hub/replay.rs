@@ -1,21 +1,54 @@
-//! The bounded replay buffer of one session: the newest output frames, up to 1 MiB of
-//! terminal bytes, kept in memory only, so a browser that reconnects (or reloads) gets what it
-//! missed. Frames are stored as forwarded (base64 JSON text), indexed by the byte offset of
-//! their output within the session, so a browser that says "I have N bytes" gets exactly the
-//! rest.
+//! The bounded replay buffer of one session: the newest output frames, up to
+//! `--replay-per-session` of terminal bytes, kept in memory only, so a browser that reconnects
+//! (or reloads) gets what it missed. Frames are stored as forwarded (base64 JSON text),
+//! indexed by the byte offset of their output within the session, so a browser that says "I
+//! have N bytes" gets exactly the rest.
+//!
+//! All rings count the memory they hold against one [`Budget`] (`--replay-budget`); past it
+//! the hub empties the rings of the sessions nobody has watched for longest.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-pub const LIMIT: u64 = 1024 * 1024;
+/// The replay limits and the memory all rings hold together.
+pub struct Budget {
+    /// Terminal bytes one ring keeps.
+    pub per_session: u64,
+    /// Frame bytes all rings may hold together.
+    pub total: u64,
+    used: AtomicU64,
+}
 
-#[derive(Default)]
+impl Budget {
+    pub fn new(per_session: u64, total: u64) -> Arc<Budget> {
+        Arc::new(Budget { per_session, total, used: AtomicU64::new(0) })
+    }
+
+    /// Frame bytes held by every ring now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    pub fn over(&self) -> bool {
+        self.used() > self.total
+    }
+}
+
 pub struct Ring {
     frames: VecDeque<(u64, u64, Utf8Bytes)>,
     /// Terminal bytes held.
     held: u64,
     /// Terminal bytes the session has produced so far.
     end: u64,
+    budget: Arc<Budget>,
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        self.clear();
+    }
 }
 
 /// What a resuming browser gets.
@@ -31,14 +64,36 @@ pub struct Replay {
 }
 
 impl Ring {
+    pub fn new(budget: Arc<Budget>) -> Ring {
+        Ring { frames: VecDeque::new(), held: 0, end: 0, budget }
+    }
+
     pub fn push(&mut self, frame: Utf8Bytes, bytes: u64) {
+        self.budget.used.fetch_add(frame.len() as u64, Ordering::AcqRel);
         self.frames.push_back((self.end, bytes, frame));
         self.end += bytes;
         self.held += bytes;
-        while self.held > LIMIT && self.frames.len() > 1 {
-            let (_, b, _) = self.frames.pop_front().expect("non-empty");
-            self.held -= b;
+        while self.held > self.budget.per_session && self.frames.len() > 1 {
+            self.pop();
         }
+    }
+
+    fn pop(&mut self) {
+        let (_, b, f) = self.frames.pop_front().expect("non-empty");
+        self.held -= b;
+        self.budget.used.fetch_sub(f.len() as u64, Ordering::AcqRel);
+    }
+
+    /// Lets go of everything held (the budget needs it elsewhere); offsets carry on.
+    pub fn clear(&mut self) {
+        while !self.frames.is_empty() {
+            self.pop();
+        }
+    }
+
+    /// Frame bytes held.
+    pub fn memory(&self) -> u64 {
+        self.frames.iter().map(|f| f.2.len() as u64).sum()
     }
 
     /// Bytes of output produced so far (the offset of the next byte).
@@ -94,9 +149,15 @@ mod tests {
         assert_eq!(decoded_len("YWJj"), 3);
     }
 
+    fn ring() -> Ring {
+        Ring::new(Budget::new(LIMIT, u64::MAX))
+    }
+
+    const LIMIT: u64 = 1024 * 1024;
+
     #[test]
     fn replays_from_an_offset_and_reports_drops() {
-        let mut r = Ring::default();
+        let mut r = ring();
         r.push(f("a"), 10);
         r.push(f("b"), 20);
         r.push(f("c"), 30);
@@ -114,7 +175,7 @@ mod tests {
 
     #[test]
     fn keeps_at_most_the_limit_and_drops_oldest() {
-        let mut r = Ring::default();
+        let mut r = ring();
         for _ in 0..5 {
             r.push(f("x"), LIMIT / 2);
         }
@@ -123,5 +184,20 @@ mod tests {
         assert_eq!(rep.frames.len(), 2);
         assert_eq!(rep.offset, 3 * LIMIT / 2);
         assert_eq!(rep.dropped, 3 * LIMIT / 2);
+    }
+
+    #[test]
+    fn every_ring_counts_against_the_budget_until_it_lets_go() {
+        let budget = Budget::new(LIMIT, 10);
+        let mut a = Ring::new(budget.clone());
+        let mut b = Ring::new(budget.clone());
+        a.push(f("12345"), 3);
+        b.push(f("123456"), 4);
+        assert_eq!(budget.used(), 11);
+        assert!(budget.over());
+        a.clear();
+        assert_eq!((budget.used(), a.end()), (6, 3), "cleared, offsets kept");
+        drop(b);
+        assert_eq!(budget.used(), 0);
     }
 }

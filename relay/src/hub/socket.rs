@@ -1,10 +1,12 @@
 //! The WebSocket plumbing both endpoints share: the HTTP upgrade (with small buffers, so an
 //! idle connection costs a few KiB), and the connection loop — a reader that hands each text
-//! frame to the endpoint's [`Peer`], and a writer task that drains the [`Outbox`], batches
-//! frames, pings every 15 s and closes a peer it has not heard from in 45 s.
+//! frame to the endpoint's [`Peer`] (and stops reading while a session holds the connection,
+//! see `outbox.rs`), and a writer task that drains the [`Outbox`], batches frames, pings every
+//! 15 s and closes a peer it has not heard from in 45 s.
 //!
 //! The writer is its own task so a peer that stops reading blocks only its own writes: the
-//! producers see the queue grow and react, and `Outbox::kill` cuts such a peer off.
+//! producers see the queue grow and react, and `Outbox::kill` cuts such a peer off — with a
+//! close frame it does receive, once it has read what was already on its way.
 
 use super::frames::RawFrame;
 use super::outbox::{self, Inbox, Out, Outbox};
@@ -13,8 +15,6 @@ use futures_util::stream::{SplitSink, StreamExt};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -32,6 +32,10 @@ const DEAD_AFTER_PINGS: u32 = 3;
 pub const HANDSHAKE: Duration = Duration::from_secs(10);
 /// A batch of queued frames written before one flush.
 const BATCH: usize = 256 * 1024;
+/// How long a peer cut off for being slow gets to read up to its close frame. It is slow, not
+/// gone: a close it never sees looks like a network failure (1006), and it would not know to
+/// resume. The socket costs only its buffers meanwhile.
+const SLOW_CLOSE: Duration = Duration::from_secs(30);
 
 /// What the reader should do after a frame.
 pub enum Step {
@@ -120,13 +124,20 @@ use warp::Reply;
 async fn serve<P: Peer>(ws: Ws, mut peer: P, ping: Duration) {
     let (out, inbox) = outbox::channel();
     let (sink, mut stream) = ws.split();
-    let epoch = Instant::now();
-    let heard = Arc::new(AtomicU64::new(0));
-    let mut writer = tokio::spawn(write_loop(sink, inbox, heard.clone(), epoch, peer.low_water(), ping));
+    let mut writer = tokio::spawn(write_loop(sink, inbox, peer.low_water(), ping));
     // A JoinHandle must not be polled again once it has completed (tokio panics).
     let mut writer_done = false;
     loop {
         let deadline = peer.deadline();
+        if out.is_held() {
+            tokio::select! {
+                _ = out.released() => continue,
+                _ = &mut writer => {
+                    writer_done = true;
+                    break;
+                }
+            }
+        }
         let msg = tokio::select! {
             m = stream.next() => m,
             _ = &mut writer => {
@@ -138,7 +149,7 @@ async fn serve<P: Peer>(ws: Ws, mut peer: P, ping: Duration) {
                 break;
             }
         };
-        heard.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        out.heard();
         match msg {
             Some(Ok(Message::Text(text))) => {
                 if text.len() > super::frames::MAX_FRAME {
@@ -194,22 +205,20 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn write_loop(
-    mut sink: SplitSink<Ws, Message>,
-    mut inbox: Inbox,
-    heard: Arc<AtomicU64>,
-    epoch: Instant,
-    low: usize,
-    every: Duration,
-) {
+async fn write_loop(mut sink: SplitSink<Ws, Message>, mut inbox: Inbox, low: usize, every: Duration) {
     let mut ping = tokio::time::interval_at((Instant::now() + every).into(), every);
+    // How long the close frame may take: a peer killed for being slow gets longer.
+    let mut patience = Duration::from_secs(2);
     let close = loop {
         let next = tokio::select! {
             biased;
-            reason = inbox.signals.killed() => break Some(reason),
+            reason = inbox.signals.killed() => {
+                patience = SLOW_CLOSE;
+                break Some(reason);
+            }
             o = inbox.rx.recv() => o.ok(),
             _ = ping.tick() => {
-                let silent = epoch.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
+                let silent = inbox.signals.silent_for();
                 if silent > every * DEAD_AFTER_PINGS {
                     tracing::debug!("peer silent for {}s: closing", silent.as_secs());
                     break None;
@@ -248,7 +257,10 @@ async fn write_loop(
                 };
                 let written = tokio::select! {
                     biased;
-                    reason = inbox.signals.killed() => break Some(reason),
+                    reason = inbox.signals.killed() => {
+                        patience = SLOW_CLOSE;
+                        break Some(reason);
+                    }
                     r = write => r.is_ok(),
                 };
                 inbox.signals.sent(len, low);
@@ -262,8 +274,10 @@ async fn write_loop(
         }
     };
     if let Some((code, reason)) = close {
+        // Whatever was mid-write when the writer stopped is finished first (the sink keeps it),
+        // then the close frame: the peer reads up to it and learns why.
         let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-        let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
+        let _ = tokio::time::timeout(patience, sink.send(Message::Close(Some(frame)))).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
 }

@@ -1,5 +1,6 @@
-//! Team membership and invitations. An invitation for an email without an account waits
-//! until that email signs up, and is then fulfilled automatically.
+//! Team membership and invitations. An invitation is accepted through its one-time link (only
+//! its hash is stored), by whoever the owner gave the link to; nobody joins a project merely by
+//! signing up with an invited address.
 
 use super::{Db, DbResult, new_id, now_iso};
 use serde::Serialize;
@@ -29,9 +30,21 @@ pub struct Invitation {
     pub status: String,
     pub created_at: String,
     pub updated_at: String,
+    /// Unix seconds after which the link no longer works.
+    pub expires_at: Option<i64>,
 }
 
-const INVITATION_COLS: &str = "id, project_id, email, invited_by, status, created_at, updated_at";
+/// What an invitation link leads to, as its page shows it before accepting.
+#[derive(sqlx::FromRow, Serialize, ToSchema, Clone, Debug)]
+pub struct InvitationPreview {
+    pub project_id: String,
+    pub project_name: String,
+    pub email: String,
+    pub invited_by_email: Option<String>,
+    pub expires_at: Option<i64>,
+}
+
+const INVITATION_COLS: &str = "id, project_id, email, invited_by, status, created_at, updated_at, expires_at";
 
 impl Db {
     pub async fn members(&self, project_id: &str) -> DbResult<Vec<Member>> {
@@ -82,40 +95,103 @@ impl Db {
         .await
     }
 
-    /// Creates a pending invitation, or returns the pending one that already exists.
-    pub async fn invite(&self, project_id: &str, email: &str, invited_by: &str) -> DbResult<Invitation> {
-        let existing: Option<Invitation> = sqlx::query_as(&format!(
-            "SELECT {INVITATION_COLS} FROM invitations WHERE project_id = $1 AND email = $2 AND status = 'pending'"
-        ))
+    /// Creates a pending invitation with the link whose hash is `token_hash`; inviting the
+    /// same address again replaces the link (the old one stops working).
+    pub async fn invite(
+        &self,
+        project_id: &str,
+        email: &str,
+        invited_by: &str,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> DbResult<()> {
+        let now = now_iso();
+        let renewed = sqlx::query(
+            "UPDATE invitations SET token_hash = $1, expires_at = $2, invited_by = $3, updated_at = $4
+             WHERE project_id = $5 AND email = $6 AND status = 'pending'",
+        )
+        .bind(token_hash)
+        .bind(expires_at)
+        .bind(invited_by)
+        .bind(&now)
         .bind(project_id)
         .bind(email)
-        .fetch_optional(&self.pool)
+        .execute(&self.pool)
         .await?;
-        if let Some(inv) = existing {
-            return Ok(inv);
+        if renewed.rows_affected() > 0 {
+            return Ok(());
         }
-        let now = now_iso();
-        let inv = Invitation {
-            id: new_id(),
-            project_id: project_id.into(),
-            email: email.into(),
-            invited_by: Some(invited_by.into()),
-            status: "pending".into(),
-            created_at: now.clone(),
-            updated_at: now,
-        };
         sqlx::query(
-            "INSERT INTO invitations (id, project_id, email, invited_by, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
+            "INSERT INTO invitations (id, project_id, email, invited_by, status, created_at, updated_at, token_hash, expires_at)
+             VALUES ($1, $2, $3, $4, 'pending', $5, $5, $6, $7)",
         )
-        .bind(&inv.id)
+        .bind(new_id())
         .bind(project_id)
         .bind(email)
         .bind(invited_by)
-        .bind(&inv.created_at)
+        .bind(&now)
+        .bind(token_hash)
+        .bind(expires_at)
         .execute(&self.pool)
         .await?;
-        Ok(inv)
+        Ok(())
+    }
+
+    /// The pending, unexpired invitation of this link.
+    pub async fn pending_invitation(&self, token_hash: &str) -> DbResult<Option<InvitationPreview>> {
+        sqlx::query_as(
+            "SELECT i.project_id, p.name AS project_name, i.email, u.email AS invited_by_email, i.expires_at
+             FROM invitations i JOIN projects p ON p.id = i.project_id LEFT JOIN users u ON u.id = i.invited_by
+             WHERE i.token_hash = $1 AND i.status = 'pending' AND i.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(super::now_unix())
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Spends an invitation link for `user_id`: they become a member. Yields the project, or
+    /// `None` if the link is unknown, used, cancelled or expired.
+    pub async fn accept_invitation(&self, token_hash: &str, user_id: &str) -> DbResult<Option<String>> {
+        let mut tx = self.pool.begin().await?;
+        let taken: Option<(String, Option<String>)> = sqlx::query_as(
+            "UPDATE invitations SET status = 'accepted', accepted_by = $1, updated_at = $2, token_hash = NULL
+             WHERE token_hash = $3 AND status = 'pending' AND expires_at > $4
+             RETURNING project_id, invited_by",
+        )
+        .bind(user_id)
+        .bind(now_iso())
+        .bind(token_hash)
+        .bind(super::now_unix())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((project_id, invited_by)) = taken else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "INSERT INTO project_members (id, project_id, user_id, role, invited_by, created_at)
+             VALUES ($1, $2, $3, 'member', $4, $5) ON CONFLICT (project_id, user_id) DO NOTHING",
+        )
+        .bind(new_id())
+        .bind(&project_id)
+        .bind(user_id)
+        .bind(invited_by)
+        .bind(now_iso())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(project_id))
+    }
+
+    /// Members and pending invitations of a project, together.
+    pub async fn team_size(&self, project_id: &str) -> DbResult<i64> {
+        sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM project_members WHERE project_id = $1)
+                  + (SELECT COUNT(*) FROM invitations WHERE project_id = $1 AND status = 'pending')",
+        )
+        .bind(project_id)
+        .fetch_one(&self.pool)
+        .await
     }
 
     /// Cancels a pending invitation of this project; false if there was none.
@@ -130,35 +206,5 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn has_pending_invitation(&self, email: &str) -> DbResult<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invitations WHERE email = $1 AND status = 'pending'")
-            .bind(email)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n > 0)
-    }
-
-    /// Turns every pending invitation for `email` into a membership of `user_id`; returns the
-    /// projects joined.
-    pub async fn fulfil_invitations(&self, email: &str, user_id: &str) -> DbResult<Vec<String>> {
-        let pending: Vec<Invitation> = sqlx::query_as(&format!(
-            "SELECT {INVITATION_COLS} FROM invitations WHERE email = $1 AND status = 'pending'"
-        ))
-        .bind(email)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut joined = Vec::new();
-        for inv in pending {
-            self.add_member(&inv.project_id, user_id, inv.invited_by.as_deref()).await?;
-            sqlx::query("UPDATE invitations SET status = 'accepted', updated_at = $1 WHERE id = $2")
-                .bind(now_iso())
-                .bind(&inv.id)
-                .execute(&self.pool)
-                .await?;
-            joined.push(inv.project_id);
-        }
-        Ok(joined)
     }
 }

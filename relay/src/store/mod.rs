@@ -9,15 +9,17 @@ mod devices;
 mod members;
 mod projects;
 mod sessions;
+mod sign_ins;
 mod skill_configs;
 mod users;
 
 pub use devices::{Device, DeviceAuth};
-pub use members::{Invitation, Member};
+pub use members::{Invitation, InvitationPreview, Member};
 pub use projects::{Project, Role};
-pub use sessions::{Session, SessionFilter, SessionRow};
+pub use sessions::{Joined, Session, SessionFilter, SessionRow};
+pub use sign_ins::{RefreshUse, Scope};
 pub use skill_configs::SkillConfig;
-pub use users::{Profile, RefreshUse, User};
+pub use users::{Profile, User};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
@@ -46,11 +48,16 @@ impl Db {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Db, String> {
         install_default_drivers();
-        let (url, backend) = match database_url {
+        let (url, backend, file) = match database_url {
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                (u.to_string(), Backend::Postgres)
+                (u.to_string(), Backend::Postgres, None)
             }
-            Some(u) if u.starts_with("sqlite:") => (u.to_string(), Backend::Sqlite),
+            Some(u) if u.starts_with("sqlite:") => {
+                let path = u.trim_start_matches("sqlite:").trim_start_matches("//");
+                let path = path.split('?').next().unwrap_or("");
+                let file = (!path.is_empty() && !path.contains(":memory:")).then(|| Path::new(path).to_path_buf());
+                (u.to_string(), Backend::Sqlite, file)
+            }
             Some(u) => {
                 return Err(format!(
                     "DATABASE_URL must start with postgres:// or sqlite: (got a URL starting with {:?}); \
@@ -60,9 +67,14 @@ impl Db {
             }
             None => {
                 let file = data_dir.join("privaclaw.db");
-                (format!("sqlite://{}?mode=rwc", file.display()), Backend::Sqlite)
+                (format!("sqlite://{}?mode=rwc", file.display()), Backend::Sqlite, Some(file))
             }
         };
+        // Created private before SQLite opens it: the WAL and shared-memory files it makes
+        // take the database file's mode.
+        if let Some(f) = &file {
+            crate::files::private_file(f)?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
             .acquire_timeout(Duration::from_secs(10))
@@ -85,6 +97,14 @@ impl Db {
             pool.execute("PRAGMA journal_mode = WAL")
                 .await
                 .map_err(|e| format!("cannot switch SQLite to WAL mode: {e}"))?;
+            // Files left by an older relay (or another program) with looser modes.
+            if let Some(f) = &file {
+                for suffix in ["-wal", "-shm"] {
+                    let mut side = f.clone().into_os_string();
+                    side.push(suffix);
+                    crate::files::private_if_present(Path::new(&side))?;
+                }
+            }
         }
         MIGRATOR.run(&pool).await.map_err(|e| format!("database migration failed: {e}"))?;
         Ok(Db { pool, backend })

@@ -1,5 +1,5 @@
-//! Terminal session records: who opened which device when, and when it ended. Metadata only;
-//! terminal content never reaches the database.
+//! Terminal session records: who opened which device when, who joined, and when it ended.
+//! Metadata only; terminal content never reaches the database.
 
 use super::{Db, DbResult, new_id, now_iso};
 use serde::Serialize;
@@ -13,6 +13,17 @@ pub struct Session {
     pub user_id: String,
     pub status: String,
     pub project_id: String,
+}
+
+/// Someone who joined a session started by another member.
+#[derive(sqlx::FromRow, Serialize, ToSchema, Clone, Debug)]
+pub struct Joined {
+    #[serde(skip)]
+    pub session_id: String,
+    pub user_id: String,
+    pub email: String,
+    /// When they first joined.
+    pub joined_at: String,
 }
 
 /// A row of session history, as the Sessions tab shows it.
@@ -29,6 +40,9 @@ pub struct SessionRow {
     pub started_at: String,
     pub ended_at: Option<String>,
     pub end_reason: Option<String>,
+    /// Members who joined the session besides the one who started it.
+    #[sqlx(skip)]
+    pub joined: Vec<Joined>,
 }
 
 #[derive(Default, Debug)]
@@ -77,6 +91,33 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Records that `user_id` joined a session someone else started (once per person).
+    pub async fn record_join(&self, session_id: &str, user_id: &str) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO session_joins (session_id, user_id, joined_at) VALUES ($1, $2, $3)
+             ON CONFLICT (session_id, user_id) DO NOTHING",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .bind(now_iso())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Active sessions started by `user_id`, and active sessions on `device_id`.
+    pub async fn open_sessions(&self, user_id: &str, device_id: &str) -> DbResult<(i64, i64)> {
+        sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN user_id = $1 THEN 1 ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN device_id = $2 THEN 1 ELSE 0 END), 0)
+             FROM sessions WHERE status = 'active' AND (user_id = $1 OR device_id = $2)",
+        )
+        .bind(user_id)
+        .bind(device_id)
+        .fetch_one(&self.pool)
+        .await
+    }
+
     pub async fn active_sessions_started_before(&self, cutoff: &str) -> DbResult<Vec<String>> {
         sqlx::query_scalar("SELECT id FROM sessions WHERE status = 'active' AND started_at < $1")
             .bind(cutoff)
@@ -86,7 +127,7 @@ impl Db {
 
     /// History visible to `user_id`: sessions on devices of the projects they belong to.
     pub async fn session_history(&self, user_id: &str, f: &SessionFilter<'_>) -> DbResult<Vec<SessionRow>> {
-        sqlx::query_as(
+        let rows = sqlx::query_as(
             "SELECT s.id, s.device_id, d.name AS device_name, d.project_id, s.user_id, u.email AS user_email,
                     s.status, s.started_at, s.ended_at, s.end_reason
              FROM sessions s
@@ -105,6 +146,26 @@ impl Db {
         .bind(f.status)
         .bind(f.limit)
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        let mut rows: Vec<SessionRow> = rows;
+        if rows.is_empty() {
+            return Ok(rows);
+        }
+        let marks: Vec<String> = (1..=rows.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT j.session_id, j.user_id, u.email, j.joined_at FROM session_joins j JOIN users u ON u.id = j.user_id
+             WHERE j.session_id IN ({}) ORDER BY j.joined_at, j.user_id",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query_as::<_, Joined>(&sql);
+        for r in &rows {
+            q = q.bind(&r.id);
+        }
+        for j in q.fetch_all(&self.pool).await? {
+            if let Some(r) = rows.iter_mut().find(|r| r.id == j.session_id) {
+                r.joined.push(j);
+            }
+        }
+        Ok(rows)
     }
 }

@@ -1,6 +1,8 @@
-//! AI-node ("skill") configurations. Each belongs to one user and only that user sees it.
+//! AI-node ("skill") configurations. Each belongs to one user and only that user sees it. The
+//! config (it holds the node's `auth_token`) is stored sealed (`auth::seal`), bound to its row.
 
 use super::{Db, DbResult, new_id, now_iso};
+use crate::auth::seal::{Sealer, Unsealed};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -30,17 +32,25 @@ pub struct SkillConfig {
     pub updated_at: String,
 }
 
-impl From<Row> for SkillConfig {
-    fn from(r: Row) -> Self {
+impl Row {
+    fn open(self, sealer: &Sealer) -> SkillConfig {
+        let config = match sealer.open(&self.config, &self.id) {
+            Ok(text) => serde_json::from_str(&text.text()).unwrap_or(serde_json::Value::Null),
+            Err(e) => {
+                // Start-up re-seals everything it can open, so this is damage, not routine.
+                tracing::error!(config = %self.id, error = %e, "a skill config cannot be opened");
+                serde_json::Value::Null
+            }
+        };
         SkillConfig {
-            id: r.id,
-            user_id: r.user_id,
-            skill_slug: r.skill_slug,
-            node_id: r.node_id,
-            name: r.name,
-            config: serde_json::from_str(&r.config).unwrap_or(serde_json::Value::Null),
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            id: self.id,
+            user_id: self.user_id,
+            skill_slug: self.skill_slug,
+            node_id: self.node_id,
+            name: self.name,
+            config,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
         }
     }
 }
@@ -48,7 +58,12 @@ impl From<Row> for SkillConfig {
 const COLS: &str = "id, user_id, skill_slug, node_id, name, config, created_at, updated_at";
 
 impl Db {
-    pub async fn skill_configs(&self, user_id: &str, skill_slug: Option<&str>) -> DbResult<Vec<SkillConfig>> {
+    pub async fn skill_configs(
+        &self,
+        sealer: &Sealer,
+        user_id: &str,
+        skill_slug: Option<&str>,
+    ) -> DbResult<Vec<SkillConfig>> {
         let rows: Vec<Row> = sqlx::query_as(&format!(
             "SELECT {COLS} FROM skill_configs WHERE user_id = $1 AND ($2 IS NULL OR skill_slug = $2)
              ORDER BY created_at, id"
@@ -57,21 +72,29 @@ impl Db {
         .bind(skill_slug)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        Ok(rows.into_iter().map(|r| r.open(sealer)).collect())
     }
 
-    pub async fn skill_config(&self, id: &str, user_id: &str) -> DbResult<Option<SkillConfig>> {
+    pub async fn skill_config(&self, sealer: &Sealer, id: &str, user_id: &str) -> DbResult<Option<SkillConfig>> {
         let row: Option<Row> =
             sqlx::query_as(&format!("SELECT {COLS} FROM skill_configs WHERE id = $1 AND user_id = $2"))
                 .bind(id)
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.map(Into::into))
+        Ok(row.map(|r| r.open(sealer)))
+    }
+
+    pub async fn count_skill_configs(&self, user_id: &str) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM skill_configs WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await
     }
 
     pub async fn create_skill_config(
         &self,
+        sealer: &Sealer,
         user_id: &str,
         skill_slug: &str,
         node_id: &str,
@@ -88,15 +111,16 @@ impl Db {
         .bind(skill_slug)
         .bind(node_id)
         .bind(name)
-        .bind(config.to_string())
+        .bind(sealer.seal(&config.to_string(), &id))
         .bind(now_iso())
         .execute(&self.pool)
         .await?;
-        Ok(self.skill_config(&id, user_id).await?.expect("row just inserted"))
+        Ok(self.skill_config(sealer, &id, user_id).await?.expect("row just inserted"))
     }
 
     pub async fn update_skill_config(
         &self,
+        sealer: &Sealer,
         id: &str,
         user_id: &str,
         node_id: &str,
@@ -109,7 +133,7 @@ impl Db {
         )
         .bind(node_id)
         .bind(name)
-        .bind(config.to_string())
+        .bind(sealer.seal(&config.to_string(), id))
         .bind(now_iso())
         .bind(id)
         .bind(user_id)
@@ -125,5 +149,30 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Seals every config stored in plain text or under a previous key with the current key
+    /// (at start, so a rotation finishes by itself). Fails, naming the key, if one cannot be
+    /// opened. Returns how many were sealed again.
+    pub async fn reseal_skill_configs(&self, sealer: &Sealer) -> Result<usize, String> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, config FROM skill_configs")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| format!("cannot read skill configs: {e}"))?;
+        let mut done = 0;
+        for (id, stored) in rows {
+            let plain = match sealer.open(&stored, &id)? {
+                Unsealed::Current(_) => continue,
+                Unsealed::Stale(plain) => plain,
+            };
+            sqlx::query("UPDATE skill_configs SET config = $1 WHERE id = $2")
+                .bind(sealer.seal(&plain, &id))
+                .bind(&id)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| format!("cannot seal a skill config: {e}"))?;
+            done += 1;
+        }
+        Ok(done)
     }
 }

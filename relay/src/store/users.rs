@@ -1,4 +1,5 @@
-//! Accounts, profiles, refresh tokens and one-time (confirmation / recovery) tokens.
+//! Accounts, profiles and one-time (confirmation / recovery) tokens. Sign-ins and refresh
+//! tokens are in `sign_ins.rs`.
 
 use super::{Db, DbResult, new_id, now_iso, now_unix};
 use serde::Serialize;
@@ -22,15 +23,6 @@ pub struct Profile {
     pub avatar_url: Option<String>,
     pub created_at: String,
     pub updated_at: String,
-}
-
-/// What presenting a refresh token found.
-pub enum RefreshUse {
-    /// Valid and now spent: issue a new pair for this user.
-    Rotated(String),
-    /// Already spent: someone replayed it. All of the user's tokens are revoked.
-    Replayed,
-    Invalid,
 }
 
 const USER_COLS: &str = "id, email, password_hash, email_confirmed_at, created_at";
@@ -107,70 +99,6 @@ impl Db {
         Ok(())
     }
 
-    pub async fn store_refresh_token(&self, token_hash: &str, user_id: &str, expires_at: i64) -> DbResult<()> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, user_id, expires_at, revoked, created_at)
-             VALUES ($1, $2, $3, 0, $4)",
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(expires_at)
-        .bind(now_iso())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Spends a refresh token. The conditional UPDATE makes two concurrent uses of one token
-    /// yield one winner. A token spent by rotation less than `reuse` seconds ago still works
-    /// (a browser tab closed before it stored the new token, and another tab presents the
-    /// old one); later, presenting it is a replay and revokes every token of the account.
-    pub async fn use_refresh_token(&self, token_hash: &str, reuse: i64) -> DbResult<RefreshUse> {
-        let now = now_unix();
-        let spent: Option<String> = sqlx::query_scalar(
-            "UPDATE refresh_tokens SET revoked = 1, spent_at = $2
-             WHERE token_hash = $1 AND revoked = 0 AND expires_at > $2
-             RETURNING user_id",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(user_id) = spent {
-            return Ok(RefreshUse::Rotated(user_id));
-        }
-        let known: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT user_id, spent_at FROM refresh_tokens WHERE token_hash = $1 AND revoked = 1")
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        match known {
-            Some((user_id, Some(at))) if now - at < reuse => Ok(RefreshUse::Rotated(user_id)),
-            Some((user_id, Some(_))) => {
-                self.revoke_refresh_tokens(&user_id).await?;
-                Ok(RefreshUse::Replayed)
-            }
-            // Signed out (or revoked after a replay): simply no longer valid.
-            Some((_, None)) | None => Ok(RefreshUse::Invalid),
-        }
-    }
-
-    pub async fn revoke_refresh_token(&self, token_hash: &str) -> DbResult<()> {
-        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn revoke_refresh_tokens(&self, user_id: &str) -> DbResult<()> {
-        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     pub async fn store_one_time_token(
         &self,
         token_hash: &str,
@@ -188,9 +116,11 @@ impl Db {
         Ok(())
     }
 
-    /// Consumes a one-time token of `kind`; yields its user if it was valid and unexpired.
+    /// Consumes a one-time token of `kind`; yields its user if it was valid and unexpired. A
+    /// used link takes the account's other links of its kind with it: of several reset mails,
+    /// only the first one opened works.
     pub async fn take_one_time_token(&self, token_hash: &str, kind: &str) -> DbResult<Option<String>> {
-        sqlx::query_scalar(
+        let user: Option<String> = sqlx::query_scalar(
             "DELETE FROM one_time_tokens WHERE token_hash = $1 AND kind = $2 AND expires_at > $3
              RETURNING user_id",
         )
@@ -198,7 +128,15 @@ impl Db {
         .bind(kind)
         .bind(now_unix())
         .fetch_optional(&self.pool)
-        .await
+        .await?;
+        if let Some(u) = &user {
+            sqlx::query("DELETE FROM one_time_tokens WHERE user_id = $1 AND kind = $2")
+                .bind(u)
+                .bind(kind)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(user)
     }
 
     pub async fn profile(&self, user_id: &str) -> DbResult<Option<Profile>> {

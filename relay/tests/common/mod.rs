@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod procfs;
+pub mod smtp;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -32,6 +33,9 @@ pub struct Relay {
     pub database_url: Option<String>,
     stdout: Arc<Mutex<Vec<String>>>,
     args: Vec<String>,
+    /// How many of `args` every start uses (the rest came from `restart_with`).
+    fixed: usize,
+    opts: Opts,
     pub http: reqwest::Client,
 }
 
@@ -39,11 +43,24 @@ pub struct Relay {
 #[derive(Default, Clone)]
 pub struct Opts {
     pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Shell commands run before the relay replaces the shell (e.g. `ulimit -n 64`).
+    pub shell: Option<String>,
 }
 
 impl Opts {
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.into());
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn shell(mut self, cmd: &str) -> Self {
+        self.shell = Some(cmd.into());
         self
     }
 }
@@ -70,6 +87,17 @@ impl Relay {
     }
 
     pub async fn start_with(opts: Opts) -> Relay {
+        let mut r = Relay::unstarted(opts).await;
+        r.spawn();
+        r
+    }
+
+    /// A relay that must refuse to start with `opts`; returns what it said.
+    pub async fn refuses(opts: Opts) -> String {
+        Relay::unstarted(opts).await.start_failing(&[])
+    }
+
+    async fn unstarted(opts: Opts) -> Relay {
         let dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database().await;
         let mut args = vec![
@@ -78,35 +106,47 @@ impl Relay {
             "--data-dir".into(),
             dir.path().join("data").display().to_string(),
         ];
-        args.extend(opts.args);
-        let mut r = Relay {
+        args.extend(opts.args.iter().cloned());
+        Relay {
             child: Command::new("true").spawn().unwrap(),
             base: String::new(),
             ws: String::new(),
             dir,
             database_url,
             stdout: Arc::default(),
+            fixed: args.len(),
             args,
+            opts,
             http: client(),
+        }
+    }
+
+    /// The relay's command line, as `spawn` runs it.
+    fn command(&self) -> Command {
+        let bin = env!("CARGO_BIN_EXE_privaclaw-relay");
+        let mut cmd = match &self.opts.shell {
+            Some(pre) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("{pre}; exec \"$0\" \"$@\""), bin]);
+                c
+            }
+            None => Command::new(bin),
         };
-        r.spawn();
-        r
+        cmd.args(&self.args)
+            .envs(self.opts.env.iter().map(|(k, v)| (k, v)))
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("RUST_LOG", "info,privaclaw_relay=debug")
+            .env_remove("DATABASE_URL")
+            .env_remove("PORT");
+        if let Some(db) = &self.database_url {
+            cmd.env("DATABASE_URL", db);
+        }
+        cmd
     }
 
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_privaclaw-relay"));
-        cmd.args(&self.args)
-            .env("JWT_SECRET", JWT_SECRET)
-            .env("RUST_LOG", "info,privaclaw_relay=debug")
-            .env_remove("DATABASE_URL")
-            .env_remove("PORT")
-            .stdout(Stdio::piped())
-            .stderr(log);
-        if let Some(db) = &self.database_url {
-            cmd.env("DATABASE_URL", db);
-        }
-        self.child = cmd.spawn().expect("relay binary runs");
+        self.child = self.command().stdout(Stdio::piped()).stderr(log).spawn().expect("relay binary runs");
         let out = self.child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let lines = self.stdout.clone();
@@ -159,6 +199,23 @@ impl Relay {
         self.kill();
         self.spawn();
         self.http = client();
+    }
+
+    /// `kill -9` and start again with these flags added to the ones it was started with.
+    pub fn restart_with(&mut self, args: &[&str]) {
+        self.args.truncate(self.fixed);
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self.restart();
+    }
+
+    /// Runs the relay (stopped) again with these flags added, expecting it to refuse to
+    /// start; returns what it said.
+    pub fn start_failing(&mut self, args: &[&str]) -> String {
+        self.args.truncate(self.fixed);
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        let out = self.command().stdin(Stdio::null()).output().unwrap();
+        assert!(!out.status.success(), "the relay started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
     pub fn kill(&mut self) {
@@ -227,6 +284,17 @@ impl Relay {
         Creds { device_id: v["device_id"].as_str().unwrap().into(), token: v["token"].as_str().unwrap().into() }
     }
 
+    /// Makes `member` a member of `project`: the owner invites them, they open the link.
+    pub async fn add_member(&self, owner: &User, project: &str, member: &User) {
+        let (s, v) = self
+            .post("/functions/v1/invite-member", &owner.token, json!({"project_id": project, "email": member.email}))
+            .await;
+        assert_eq!((s, v["status"].as_str()), (200, Some("invited")), "{v}");
+        let token = v["invite_url"].as_str().unwrap().split("token=").nth(1).unwrap().to_string();
+        let (s, v) = self.post("/api/v1/invitations/accept", &member.token, json!({"token": token})).await;
+        assert_eq!(s, 200, "accept: {v}");
+    }
+
     pub async fn start_session(&self, user: &User, device: &str) -> String {
         let (s, v) = self.post("/functions/v1/start-session", &user.token, json!({"device_id": device})).await;
         assert_eq!(s, 200, "start-session: {v}");
@@ -250,6 +318,22 @@ impl Relay {
             .await;
         b.expect("auth_ok").await;
         b
+    }
+
+    /// Opens a browser socket that joins `session`, started by someone else; waits for `auth_ok`.
+    pub async fn join(&self, user: &User, session: &str) -> Ws {
+        let mut b = Ws::open(&format!("{}/session", self.ws)).await;
+        b.send(json!({"type": "auth", "data": {"token": user.token, "session_id": session, "join": true}})).await;
+        b.expect("auth_ok").await;
+        b
+    }
+
+    /// Signs in with the password every test account has.
+    pub async fn sign_in(&self, email: &str) -> User {
+        let body = json!({"email": email, "password": "pass-word-123"});
+        let (s, v) = self.call("POST", "/auth/v1/token?grant_type=password", None, Some(body)).await;
+        assert_eq!(s, 200, "sign in: {v}");
+        User::from(v)
     }
 }
 
@@ -334,10 +418,22 @@ impl Ws {
         Ws::dial(url, Some(4096)).await
     }
 
+    /// Opens a socket from another loopback address (127.0.0.x), as another client would.
+    pub async fn open_from(url: &str, from: &str) -> Ws {
+        Ws::dial_from(url, None, Some(from)).await
+    }
+
     /// Dials `ws://` as a browser does (TCP_NODELAY, which latency figures depend on).
     async fn dial(url: &str, recv_buffer: Option<u32>) -> Ws {
+        Ws::dial_from(url, recv_buffer, None).await
+    }
+
+    async fn dial_from(url: &str, recv_buffer: Option<u32>, from: Option<&str>) -> Ws {
         let addr = url.trim_start_matches("ws://").split('/').next().unwrap().parse().unwrap();
         let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(ip) = from {
+            sock.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+        }
         if let Some(size) = recv_buffer {
             sock.set_recv_buffer_size(size).unwrap();
         }
@@ -425,6 +521,46 @@ impl Ws {
             out.push_str(&String::from_utf8_lossy(&bytes));
         }
         out
+    }
+}
+
+/// A `GET /api/v1/events` stream (server-sent events), read event by event.
+pub struct Events {
+    pub res: reqwest::Response,
+    /// What arrived and was not read yet; everything seen so far is in `seen`.
+    buf: String,
+    pub seen: String,
+}
+
+impl Events {
+    pub async fn open(relay: &Relay, token: &str) -> Events {
+        let res = relay.http.get(relay.url("/api/v1/events")).bearer_auth(token).send().await.expect("relay answers");
+        assert_eq!(res.status(), 200);
+        Events { res, buf: String::new(), seen: String::new() }
+    }
+
+    /// The next event named one of `names`, as (name, data); `None` once the stream has ended.
+    pub async fn next_of(&mut self, names: &[&str]) -> Option<(String, Value)> {
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let field = |f: &str| block.lines().find_map(|l| l.strip_prefix(f)).map(str::trim).map(String::from);
+                let name = field("event:").unwrap_or_default();
+                if names.contains(&name.as_str()) {
+                    let data = serde_json::from_str(&field("data:").unwrap_or_else(|| "{}".into())).unwrap();
+                    return Some((name, data));
+                }
+            }
+            let chunk = tokio::time::timeout(WAIT, self.res.chunk()).await.expect("an event within the wait");
+            let text = String::from_utf8_lossy(&chunk.expect("the stream reads")?).into_owned();
+            self.seen.push_str(&text);
+            self.buf.push_str(&text);
+        }
+    }
+
+    /// The data of the next event named `name`.
+    pub async fn next(&mut self, name: &str) -> Value {
+        self.next_of(&[name]).await.unwrap_or_else(|| panic!("the stream ended before a {name} event")).1
     }
 }
 
