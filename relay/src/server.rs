@@ -41,6 +41,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         Some(_) => return Err("JWT_SECRET must be at least 32 characters".into()),
         None => files::load_or_create_secret(&config.data_dir.join("jwt-secret"))?,
     };
+    warn_about_pairing(&config.limits);
     let sealer = sealer(&config)?;
     let resealed = db.reseal_skill_configs(&sealer).await?;
     if resealed > 0 {
@@ -234,6 +235,21 @@ fn raise_open_files_limit() {
 
 fn open_files_limit() -> u64 {
     rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft)
+}
+
+/// Guesses checked during one pairing code's life past which the chance of guessing it
+/// exceeds 10^-6 (32^6 codes; docs/security.md has the arithmetic).
+const GUESSES_FOR_ONE_IN_A_MILLION: u64 = 1073;
+
+fn warn_about_pairing(l: &crate::config::Limits) {
+    let guesses = u64::from(l.pair_failures) * l.pairing_code_ttl.div_ceil(60);
+    if guesses >= GUESSES_FOR_ONE_IN_A_MILLION {
+        tracing::warn!(
+            guesses,
+            "--pair-failures and --pairing-code-ttl let {guesses} wrong codes be tried while one code lives: \
+             more than 1 in a million chance of guessing it; lower one of them (docs/security.md)"
+        );
+    }
 }
 
 /// The key that seals secrets at rest: `--secrets-key`, or one generated into the data dir.

@@ -78,14 +78,15 @@ pub(super) async fn list(project_id: String, app: Arc<App>, who: AuthUser) -> Ap
 pub(super) async fn create(project_id: String, app: Arc<App>, who: AuthUser, body: NameBody) -> ApiResult<Response> {
     owner_of(&app, &project_id, &who, "add devices").await?;
     let n = name(&body.name, "device")?;
+    let devices = app.db.count_devices(&project_id).await?;
     let max = app.config.limits.max_devices_per_project;
-    if app.db.devices_of_project(&project_id).await?.len() >= max as usize {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_devices",
-            format!("This project has {max} devices, the most this relay allows: delete one you no longer use first."),
-        ));
-    }
+    super::room_for(
+        devices,
+        max,
+        "too_many_devices",
+        "This project's devices number",
+        "delete one you no longer use first.",
+    )?;
     let device = with_new_code(&app, |code, exp| {
         let (app, project_id, n) = (app.clone(), project_id.clone(), n.clone());
         async move { app.db.create_device(&project_id, &n, &code, exp).await }

@@ -188,25 +188,10 @@ pub(super) async fn start_session(app: Arc<App>, who: AuthUser, body: DeviceRef)
     }
     let limits = &app.config.limits;
     let (mine, on_device) = app.db.open_sessions(&who.id, &device.id).await?;
-    if mine >= i64::from(limits.max_sessions_per_user) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_sessions",
-            format!(
-                "You have {mine} open sessions, the most this relay allows per person: end one (Sessions tab, or exit its shell), then try again."
-            ),
-        ));
-    }
-    if on_device >= i64::from(limits.max_sessions_per_device) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_sessions",
-            format!(
-                "\"{}\" has {on_device} open sessions, the most this relay allows per device: end one of them, then try again.",
-                device.name
-            ),
-        ));
-    }
+    let end_one = "end one (Sessions tab, or exit its shell), then try again.";
+    super::room_for(mine, limits.max_sessions_per_user, "too_many_sessions", "Your open sessions number", end_one)?;
+    let what = format!("The open sessions of \"{}\" number", device.name);
+    super::room_for(on_device, limits.max_sessions_per_device, "too_many_sessions", &what, end_one)?;
     let session_id = app.db.create_session(&device.id, &who.id).await?;
     tracing::info!(session = %session_id, device = %device.id, user = %who.id, "session created");
     Ok(warp::reply::json(&SessionCreated { session_id }).into_response())

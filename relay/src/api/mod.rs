@@ -134,6 +134,19 @@ pub async fn owner_of(app: &App, project_id: &str, who: &AuthUser, action: &str)
     }
 }
 
+/// Refuses one more of something past its `--max-…` limit: 429 `code`, saying `what` there
+/// are (and that this relay allows no more) and `then` what to do.
+pub fn room_for(count: i64, max: u32, code: &'static str, what: &str, then: &str) -> ApiResult<()> {
+    if count < i64::from(max) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        code,
+        format!("{what} {count}, the most this relay allows: {then}"),
+    ))
+}
+
 /// A trimmed name of 1–100 characters.
 pub fn name(raw: &str, what: &str) -> ApiResult<String> {
     let n = raw.trim();

@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         functions::pair_device, functions::start_session, functions::end_session, functions::relay_nodes, functions::invite_member, downloads::download,
         projects::list, projects::create, projects::get, projects::rename, projects::delete,
         devices::list, devices::create, devices::get, devices::rename, devices::delete, devices::regenerate,
-        team::list_members, team::remove_member, team::list_invitations, team::cancel_invitation,
+        team::list_members, team::remove_member, team::list_invitations, team::cancel_invitation, team::preview, team::accept,
         history::history, history::project_history,
         profile::get, profile::update,
         skills::list, skills::create, skills::get, skills::update, skills::delete,

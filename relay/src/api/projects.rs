@@ -34,15 +34,9 @@ pub(super) async fn list(app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
               (status = 429, description = "The caller owns as many projects as this relay allows", body = ErrorBody)))]
 pub(super) async fn create(app: Arc<App>, who: AuthUser, body: NameBody) -> ApiResult<Response> {
     let n = name(&body.name, "project")?;
+    let owned = app.db.count_owned_projects(&who.id).await?;
     let max = app.config.limits.max_projects_per_user;
-    let owned = app.db.projects_of(&who.id).await?.iter().filter(|p| p.role == "owner").count();
-    if owned >= max as usize {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_projects",
-            format!("You own {max} projects, the most this relay allows: delete one you no longer use first."),
-        ));
-    }
+    super::room_for(owned, max, "too_many_projects", "Your projects number", "delete one you no longer use first.")?;
     let p = app.db.create_project(&n, &who.id).await?;
     app.events.membership(&who.id, &p.id);
     Ok(warp::reply::with_status(warp::reply::json(&p), StatusCode::CREATED).into_response())

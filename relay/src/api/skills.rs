@@ -113,14 +113,9 @@ pub(super) async fn list(app: Arc<App>, who: AuthUser, q: HashMap<String, String
 pub(super) async fn create(app: Arc<App>, who: AuthUser, body: SkillConfigBody) -> ApiResult<Response> {
     let slug = body.skill_slug.clone().unwrap_or_else(|| "privaclaw".into());
     validate(&slug, &body)?;
+    let configs = app.db.count_skill_configs(&who.id).await?;
     let max = app.config.limits.max_skill_configs_per_user;
-    if app.db.count_skill_configs(&who.id).await? >= i64::from(max) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_configs",
-            format!("You have {max} node configurations, the most this relay allows: delete one first."),
-        ));
-    }
+    super::room_for(configs, max, "too_many_configs", "Your node configurations number", "delete one first.")?;
     let c =
         app.db.create_skill_config(&app.sealer, &who.id, &slug, body.node_id.trim(), body.name.trim(), &body.config);
     match c.await {

@@ -57,17 +57,10 @@ pub fn invitation_expiry() -> i64 {
 
 /// Refuses one more member or invitation past `--max-members-per-project`.
 pub async fn check_room(app: &App, project_id: &str) -> ApiResult<()> {
+    let team = app.db.team_size(project_id).await?;
     let max = app.config.limits.max_members_per_project;
-    if app.db.team_size(project_id).await? >= i64::from(max) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_members",
-            format!(
-                "This project has {max} members and pending invitations, the most this relay allows: remove someone or cancel an invitation first."
-            ),
-        ));
-    }
-    Ok(())
+    let then = "remove someone or cancel an invitation first.";
+    super::room_for(team, max, "too_many_members", "This project's members and pending invitations number", then)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -91,11 +91,6 @@ impl Ring {
         }
     }
 
-    /// Frame bytes held.
-    pub fn memory(&self) -> u64 {
-        self.frames.iter().map(|f| f.2.len() as u64).sum()
-    }
-
     /// Bytes of output produced so far (the offset of the next byte).
     pub fn end(&self) -> u64 {
         self.end

@@ -97,6 +97,13 @@ impl Db {
         .await
     }
 
+    pub async fn count_devices(&self, project_id: &str) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_one(&self.pool)
+            .await
+    }
+
     pub async fn rename_device(&self, id: &str, name: &str) -> DbResult<()> {
         sqlx::query("UPDATE devices SET name = $1, updated_at = $2 WHERE id = $3")
             .bind(name)

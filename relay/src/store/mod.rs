@@ -16,7 +16,7 @@ mod users;
 pub use devices::{Device, DeviceAuth};
 pub use members::{Invitation, InvitationPreview, Member};
 pub use projects::{Project, Role};
-pub use sessions::{Joined, Session, SessionFilter, SessionRow};
+pub use sessions::{Session, SessionFilter, SessionRow};
 pub use sign_ins::{RefreshUse, Scope};
 pub use skill_configs::SkillConfig;
 pub use users::{Profile, User};

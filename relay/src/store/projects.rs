@@ -107,6 +107,14 @@ impl Db {
             .await
     }
 
+    /// Projects `user_id` owns.
+    pub async fn count_owned_projects(&self, user_id: &str) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE owner_id = $1")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await
+    }
+
     pub async fn rename_project(&self, project_id: &str, name: &str) -> DbResult<()> {
         sqlx::query("UPDATE projects SET name = $1, updated_at = $2 WHERE id = $3")
             .bind(name)

@@ -48,19 +48,48 @@ pub enum RefreshUse {
     Invalid,
 }
 
+async fn insert_sign_in<'e>(
+    ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    user_id: &str,
+    recovery_until: Option<i64>,
+) -> DbResult<String> {
+    let id = new_id();
+    sqlx::query("INSERT INTO auth_sessions (id, user_id, created_at, recovery_until) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(user_id)
+        .bind(now_iso())
+        .bind(recovery_until)
+        .execute(ex)
+        .await?;
+    Ok(id)
+}
+
+async fn insert_refresh_token<'e>(
+    ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    token_hash: &str,
+    user_id: &str,
+    session_id: &str,
+    expires_at: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, user_id, session_id, expires_at, revoked, created_at)
+         VALUES ($1, $2, $3, $4, 0, $5)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(session_id)
+    .bind(expires_at)
+    .bind(now_iso())
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
 impl Db {
     /// Starts a sign-in. `recovery_until`: made by a reset link, it may set a new password
     /// without the current one until then.
     pub async fn create_sign_in(&self, user_id: &str, recovery_until: Option<i64>) -> DbResult<String> {
-        let id = new_id();
-        sqlx::query("INSERT INTO auth_sessions (id, user_id, created_at, recovery_until) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
-            .bind(user_id)
-            .bind(now_iso())
-            .bind(recovery_until)
-            .execute(&self.pool)
-            .await?;
-        Ok(id)
+        insert_sign_in(&self.pool, user_id, recovery_until).await
     }
 
     /// True while the sign-in exists, is the user's, and is not revoked.
@@ -145,18 +174,7 @@ impl Db {
         session_id: &str,
         expires_at: i64,
     ) -> DbResult<()> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, user_id, session_id, expires_at, revoked, created_at)
-             VALUES ($1, $2, $3, $4, 0, $5)",
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(session_id)
-        .bind(expires_at)
-        .bind(now_iso())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_refresh_token(&self.pool, token_hash, user_id, session_id, expires_at).await
     }
 
     /// Spends a refresh token and stores its successor (`successor_hash`) in one transaction,
@@ -185,29 +203,10 @@ impl Db {
         if let Some((user_id, session_id)) = spent {
             let session_id = match session_id {
                 Some(s) => s,
-                None => {
-                    // Issued before sign-ins existed: it becomes one now.
-                    let id = new_id();
-                    sqlx::query("INSERT INTO auth_sessions (id, user_id, created_at) VALUES ($1, $2, $3)")
-                        .bind(&id)
-                        .bind(&user_id)
-                        .bind(now_iso())
-                        .execute(&mut *tx)
-                        .await?;
-                    id
-                }
+                // Issued before sign-ins existed: it becomes one now.
+                None => insert_sign_in(&mut *tx, &user_id, None).await?,
             };
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, user_id, session_id, expires_at, revoked, created_at)
-                 VALUES ($1, $2, $3, $4, 0, $5)",
-            )
-            .bind(successor_hash)
-            .bind(&user_id)
-            .bind(&session_id)
-            .bind(expires_at)
-            .bind(now_iso())
-            .execute(&mut *tx)
-            .await?;
+            insert_refresh_token(&mut *tx, successor_hash, &user_id, &session_id, expires_at).await?;
             tx.commit().await?;
             return Ok(RefreshUse::Rotated { user_id, session_id });
         }
