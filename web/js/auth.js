@@ -117,9 +117,11 @@ export async function signIn(email, password) {
   adopt(await requestJson('POST', '/auth/v1/token?grant_type=password', { body: { email, password } }));
 }
 
-/** Signs up; false when the relay wants the email confirmed first (it then sent a link). */
-export async function signUp(email, password) {
-  const r = await requestJson('POST', '/auth/v1/signup', { body: { email, password } });
+/** Signs up; false when the relay wants the email confirmed first (it then sent a link).
+ * An invitation link's token lets the sign-up through on an invitation-only relay. */
+export async function signUp(email, password, inviteToken) {
+  const body = inviteToken ? { email, password, invite_token: inviteToken } : { email, password };
+  const r = await requestJson('POST', '/auth/v1/signup', { body });
   if (!r?.access_token) return false;
   adopt(r);
   return true;
@@ -134,6 +136,21 @@ export async function signOut({ everywhere = false } = {}) {
     await requestJson('POST', '/auth/v1/logout', { token, body }).catch(() => {});
   }
   store(null);
+}
+
+const NOTICE = 'privaclaw.notice';
+
+/** Forgets this browser's sign-in, which the relay ended (`why` is shown on the sign-in page). */
+export function signedOutElsewhere(why) {
+  sessionStorage.setItem(NOTICE, why);
+  store(null);
+}
+
+/** The sentence saying why the person was signed out, once. */
+export function takeNotice() {
+  const why = sessionStorage.getItem(NOTICE);
+  sessionStorage.removeItem(NOTICE);
+  return why;
 }
 
 export async function requestReset(email) {

@@ -46,6 +46,7 @@ const END_REASONS = {
   device_removed: 'the device was removed',
   shutdown: 'the relay restarted',
   pty_error: 'the device could not start a shell',
+  access_revoked: 'the access of the person who started it ended',
 };
 
 export function endReason(reason) {

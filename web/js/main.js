@@ -1,8 +1,8 @@
 // Starts the app: declares the routes, keeps the header and the realtime stream in step with
-// the signed-in person, sends them to /auth when they sign out (here or in another tab), and
-// announces devices going online or offline.
+// the signed-in person, sends them to /auth when they sign out (here, in another tab, or by
+// the relay ending the sign-in), and announces devices going online or offline.
 import { route, otherwise, isPrivate, start, navigate } from './router.js';
-import { onChange, currentUser } from './auth.js';
+import { onChange, currentUser, signedOutElsewhere } from './auth.js';
 import { renderHeader, markCurrent } from './header.js';
 import * as events from './events.js';
 import { deviceName } from './names.js';
@@ -13,6 +13,7 @@ const page = (name) => () => import(`./pages/${name}.js`);
 route('/', page('landing'));
 route('/auth', page('sign-in'));
 route('/reset-password', page('reset-password'));
+route('/invite', page('invite'));
 route('/docs', page('docs'));
 route('/dashboard', page('dashboard'), { auth: true });
 route('/projects', page('projects'), { auth: true });
@@ -30,6 +31,9 @@ events.on('device_status', async (e) => {
   const name = await deviceName(e.device_id);
   toast(`${name} is ${e.status}`, { kind: e.status === 'online' ? 'ok' : 'warn' });
 });
+
+// This sign-in was ended by the relay (signed out elsewhere, password changed): leave at once.
+events.on('revoked', (e) => signedOutElsewhere(e.message ?? 'You were signed out.'));
 
 function followUser(user) {
   renderHeader();

@@ -1,8 +1,9 @@
 // Everything around the terminal, against the real relay: the public pages and docs,
-// signing in and out, a password reset from the link the relay prints, a team (invite,
-// added or invited, cancel, remove) and what a member may not do — no owner buttons, and
-// the API refuses anyway — escaping of names, the terminal page of a relay built without
-// xterm.js, settings, and the AI-node configurations.
+// signing in and out, a password reset from the link the relay prints, a team (invitation
+// links shown once, cancel, remove) and what a member may not do — no owner buttons, and the
+// API refuses anyway — joining through an invitation link, escaping of names, the terminal
+// page of a relay built without xterm.js, settings (a password change signs other browsers
+// out), and the AI-node configurations.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -107,24 +108,30 @@ test('sign out, then reset the password from the link the relay prints', async (
   await signIn(owner, OWNER, NEW_PASSWORD, `/project/${project.id}?tab=team`);
 });
 
-test('team: invite shows added or invited, cancel an invitation, remove a member', async () => {
+test('team: an invitation link shown once, cancel an invitation, remove a member', async () => {
   const result = owner.getByRole('form', { name: 'Invite someone' }).getByRole('status');
+  const members = owner.getByRole('list', { name: 'Members' });
+  // Inviting gives a link to hand over; whoever opens it joins (here, through the API).
   const invite = async (email) => {
     await owner.getByLabel('Email').fill(email);
     await owner.getByRole('button', { name: 'Invite', exact: true }).click();
     await result.filter({ hasText: email }).waitFor();
-    return result.locator('[data-status]').getAttribute('data-status');
+    assert.equal(await result.locator('[data-status]').getAttribute('data-status'), 'invited');
+    const link = await result.locator('pre code').textContent();
+    assert.match(link, new RegExp(`^${relay.url}/invite\\?token=[\\w-]{43}$`));
+    return new URL(link).searchParams.get('token');
   };
-  const members = owner.getByRole('list', { name: 'Members' });
-  assert.equal(await invite(MEMBER), 'added');
+  const accept = async (token, who) => assert.equal((await api('POST', '/api/v1/invitations/accept', who, { token })).status, 200);
+  await accept(await invite(MEMBER), memberToken);
   await members.getByText(MEMBER).waitFor();
-  assert.equal(await invite('newcomer@example.com'), 'invited');
+  await invite('newcomer@example.com');
   const pending = owner.getByRole('list', { name: 'Pending invitations' });
   await pending.getByText('newcomer@example.com').waitFor();
   await owner.getByRole('button', { name: 'Cancel the invitation of newcomer@example.com' }).click();
   await pending.waitFor({ state: 'detached' });
 
-  assert.equal(await invite('third@example.com'), 'added');
+  await accept(await invite('third@example.com'), await token('third@example.com', PASSWORD));
+  await members.getByText('third@example.com').waitFor();
   await owner.getByRole('button', { name: 'Remove: third@example.com' }).click();
   await owner.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
   await members.getByText('third@example.com').waitFor({ state: 'detached' });
@@ -223,20 +230,27 @@ test('a member sees the project without owner controls, and the API refuses anyw
   assert.deepEqual(memberProblems, []);
 });
 
-test('someone invited by email joins when they sign up', async () => {
+test('someone given an invitation link signs up from it and joins', async () => {
   const ownerToken = await token(OWNER, NEW_PASSWORD);
   const invited = await api('POST', '/functions/v1/invite-member', ownerToken, { project_id: project.id, email: 'late@example.com' });
   assert.equal(invited.body.status, 'invited');
   const context = await browser.newContext({ baseURL: relay.url });
   const lateProblems = watch(context);
   const late = await context.newPage();
-  await late.goto('/auth?mode=signup');
+  await late.goto(invited.body.invite_url);
+  // The token leaves the address bar at once.
+  await late.waitForURL((u) => u.pathname === '/invite' && u.search === '');
+  await late.getByText(`${OWNER} invited you to join the project Shared`).waitFor();
+  await late.getByRole('link', { name: 'Create an account' }).click();
   await late.getByLabel('Email').fill('late@example.com');
   await late.getByLabel('Password').fill(PASSWORD);
   await late.getByRole('button', { name: 'Create account' }).click();
-  await late.waitForURL('**/dashboard');
-  await late.getByRole('heading', { name: 'Devices' }).waitFor();
-  await late.getByText(`Shared · waiting for pairing`).waitFor();
+  await late.getByRole('button', { name: 'Join as late@example.com' }).click();
+  await late.waitForURL(`**/project/${project.id}`);
+  await late.getByRole('heading', { name: 'Shared' }).waitFor();
+  // The link is spent.
+  const again = await api('POST', '/api/v1/invitations/preview', null, { token: new URL(invited.body.invite_url).searchParams.get('token') });
+  assert.equal(again.status, 404);
   await context.close();
   assert.deepEqual(lateProblems, []);
 });
@@ -297,6 +311,29 @@ test('AI-node configurations: create with checks, edit, switch, test the connect
   await owner.getByRole('dialog').getByRole('button', { name: 'Delete configuration' }).click();
   await nodes.getByRole('button', { name: /production/ }).waitFor({ state: 'detached' });
   await owner.getByRole('form', { name: 'Configuration of laptop' }).waitFor();
+});
+
+test('changing the password needs the current one and signs every other browser out at once', async () => {
+  const context = await browser.newContext({ baseURL: relay.url });
+  const elsewhere = await context.newPage();
+  await signIn(elsewhere, OWNER, NEW_PASSWORD);
+  await owner.goto('/settings');
+  const form = owner.getByRole('form', { name: 'Password' });
+  await form.getByLabel('Current password').fill('not the password');
+  await form.getByLabel('New password').fill('third password');
+  await form.getByLabel('Repeat it').fill('third password');
+  await form.getByRole('button', { name: 'Change password' }).click();
+  await form.getByText('The current password is wrong').waitFor();
+  expected(problems, /\/auth\/v1\/user/);
+  await form.getByLabel('Current password').fill(NEW_PASSWORD);
+  await form.getByRole('button', { name: 'Change password' }).click();
+  await owner.locator('.toast', { hasText: 'Every other browser is signed out.' }).waitFor();
+  // The other browser is sent to sign in, told why, without a reload.
+  await elsewhere.waitForURL((u) => u.pathname === '/auth');
+  await elsewhere.getByText('password was changed').waitFor();
+  await context.close();
+  await owner.goto('/dashboard');
+  await owner.getByRole('heading', { name: 'Devices' }).waitFor();
 });
 
 test('no console errors, no failed requests', () => {

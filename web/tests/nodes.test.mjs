@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { startRelay, call, ROOT } from './support/relay.mjs';
 import { launch, watch, expected } from './support/browser.mjs';
 import { openclawNode } from './support/openclaw-node.mjs';
-import { signIn } from './support/ui.mjs';
+import { signIn, addMember } from './support/ui.mjs';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const OWNER = 'owner@example.com';
@@ -203,8 +203,8 @@ test('a member sees the node live and chats, with no Restart; the relay refuses 
   const ownerToken = (await call(relay, 'POST', '/auth/v1/token?grant_type=password', { body: { email: OWNER, password: PASSWORD } })).body.access_token;
   assert.equal((await call(relay, 'POST', '/auth/v1/signup', { body: { email: MEMBER, password: PASSWORD } })).status, 200);
   const projects = (await call(relay, 'GET', '/api/v1/projects', { token: ownerToken })).body;
-  const invited = await call(relay, 'POST', '/functions/v1/invite-member', { token: ownerToken, body: { project_id: projects[0].id, email: MEMBER } });
-  assert.equal(invited.body.status, 'added');
+  const memberToken = (await call(relay, 'POST', '/auth/v1/token?grant_type=password', { body: { email: MEMBER, password: PASSWORD } })).body.access_token;
+  await addMember(relay, call, ownerToken, projects[0].id, MEMBER, memberToken);
 
   const memberContext = await browser.newContext({ baseURL: relay.url, viewport: { width: 1280, height: 800 } });
   const memberProblems = watch(memberContext);
@@ -226,7 +226,6 @@ test('a member sees the node live and chats, with no Restart; the relay refuses 
   node.done(prompt);
   await lastAnswer(member).filter({ hasText: 'Hello, member.' }).waitFor();
 
-  const memberToken = (await call(relay, 'POST', '/auth/v1/token?grant_type=password', { body: { email: MEMBER, password: PASSWORD } })).body.access_token;
   const refused = await call(relay, 'POST', `/api/v1/nodes/${values.NODE_ID}/commands`, { token: memberToken, body: { type: 'restart' } });
   assert.equal(refused.status, 403);
   await memberContext.close();

@@ -1,16 +1,17 @@
 // The main story, in one browser against the real relay and the real connector: sign up,
 // create a project, add a device, pair relay-connector with the code the page shows, watch
 // the device come online without a reload, open its terminal and use it (output, search,
-// size, reload and resume, a dropped link, flow control, the device going away, ending the
-// session), then the session history and the phone layout. Screenshots go to test-artifacts/.
+// size, reload and resume, a dropped link, a team mate joining and being removed, flow
+// control, the device going away, ending the session), then the session history and the
+// phone layout. Screenshots go to test-artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRelay, ROOT } from './support/relay.mjs';
+import { startRelay, call, ROOT } from './support/relay.mjs';
 import { connector } from './support/connector.mjs';
 import { launch, watch } from './support/browser.mjs';
-import { signIn, connection, shownSize, waitForRow, run, search } from './support/ui.mjs';
+import { signIn, addMember, connection, shownSize, waitForRow, run, search } from './support/ui.mjs';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const EMAIL = 'owner@example.com';
@@ -216,6 +217,54 @@ test('a dropped connection comes back by itself and loses nothing', async () => 
   await page.getByRole('button', { name: 'Reconnect' }).click();
   await connection(page).filter({ hasText: /^Connected$/ }).waitFor();
   await page.getByText(/^\d+ ms$/).waitFor();
+});
+
+test('a link cut without a close frame comes back at once, not after a back-off', async () => {
+  await page.evaluate(() => {
+    window.pillTexts = [];
+    const pill = document.querySelector('.term-title .status');
+    new MutationObserver(() => window.pillTexts.push(pill.textContent)).observe(pill, { childList: true, subtree: true, characterData: true });
+  });
+  const auths = framesOf(sent, 'auth').length;
+  const { ws, server } = sockets.at(-1);
+  await ws.close({ code: 1006 });
+  await server.close();
+  await page.waitForFunction(() => window.pillTexts.includes('Connected'));
+  assert.equal(framesOf(sent, 'auth').length, auths + 1, 'it authenticated again');
+  assert.ok(framesOf(sent, 'auth').at(-1).data.offset > 0, 'resuming from its offset');
+  const seen = await page.evaluate(() => window.pillTexts);
+  assert.ok(!seen.some((t) => /Reconnecting in/.test(t)), `no back-off: ${seen.join(' → ')}`);
+});
+
+test('a team mate joins only after saying so, is shown, and is cut off when removed', async () => {
+  const ownerToken = (await call(relay, 'POST', '/auth/v1/token?grant_type=password', { body: { email: EMAIL, password: PASSWORD } })).body.access_token;
+  const mate = 'mate@example.com';
+  assert.equal((await call(relay, 'POST', '/auth/v1/signup', { body: { email: mate, password: PASSWORD } })).status, 200);
+  const mateToken = (await call(relay, 'POST', '/auth/v1/token?grant_type=password', { body: { email: mate, password: PASSWORD } })).body.access_token;
+  const [project] = (await call(relay, 'GET', '/api/v1/projects', { token: ownerToken })).body;
+  await addMember(relay, call, ownerToken, project.id, mate, mateToken);
+
+  const other = await browser.newContext({ baseURL: relay.url, viewport: { width: 1000, height: 700 } });
+  const otherProblems = watch(other);
+  const tab = await other.newPage();
+  await signIn(tab, mate, PASSWORD, new URL(page.url()).pathname);
+  const ask = tab.locator('.term-banner', { hasText: `This session was started by ${EMAIL}` });
+  await ask.waitFor();
+  await connection(tab).filter({ hasText: 'Not joined' }).waitFor();
+  await ask.getByRole('button', { name: 'Join session' }).click();
+  await connection(tab).filter({ hasText: /^Connected$/ }).waitFor();
+  await page.locator('.term-company', { hasText: `With you: ${mate}` }).waitFor();
+  await page.locator('.toast', { hasText: `${mate} joined this session.` }).waitFor();
+  await run(tab, 'echo from-$((40+2))');
+  await waitForRow(page, /^from-42$/);
+
+  const removed = await call(relay, 'DELETE', `/api/v1/projects/${project.id}/members/${(await call(relay, 'GET', '/auth/v1/user', { token: mateToken })).body.id}`, { token: ownerToken });
+  assert.equal(removed.status, 204);
+  await tab.locator('.term-banner', { hasText: 'You were removed from this project' }).waitFor();
+  await connection(tab).filter({ hasText: 'Disconnected' }).waitFor();
+  await page.locator('.term-company').waitFor({ state: 'hidden' });
+  await other.close();
+  assert.deepEqual(otherProblems, []);
 });
 
 test('flow control: a flood pauses the session instead of freezing the tab', async () => {

@@ -22,14 +22,15 @@ export function render(main) {
     h('h2', { id: 'password-h' }, 'Password'),
     // Lets password managers pair the new password with the account.
     h('input', { type: 'text', name: 'username', value: user.email, autocomplete: 'username', hidden: true, readonly: true }),
-    field({ label: 'New password', name: 'password', type: 'password', required: true, minlength: 8, autocomplete: 'new-password', hint: 'At least 8 characters.' }),
+    field({ label: 'Current password', name: 'current', type: 'password', required: true, autocomplete: 'current-password' }),
+    field({ label: 'New password', name: 'password', type: 'password', required: true, minlength: 8, autocomplete: 'new-password', hint: 'At least 8 characters. Every other browser signed in to your account is signed out.' }),
     field({ label: 'Repeat it', name: 'repeat', type: 'password', required: true, minlength: 8, autocomplete: 'new-password' }),
     h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Change password'))),
-  async ({ password: pw, repeat }, form) => {
+  async ({ current, password: pw, repeat }, form) => {
     if (pw !== repeat) throw new Error('The two passwords differ: type the same one twice.');
-    await updateUser({ password: pw });
+    await updateUser({ password: pw, current_password: current });
     form.reset();
-    toast('Password changed.', { kind: 'ok' });
+    toast('Password changed. Every other browser is signed out.', { kind: 'ok' });
   });
 
   replace(main, h('div', { class: 'page narrow' },
@@ -39,7 +40,7 @@ export function render(main) {
       password,
       h('div', { class: 'card' },
         h('h2', null, 'Sign out everywhere'),
-        h('p', { class: 'muted' }, 'Ends your sessions in every browser, including this one. Open terminals keep running on their devices until they time out.'),
+        h('p', { class: 'muted' }, 'Ends your sign-in in every browser, including this one, and closes their open terminals at once. The shells keep running on their devices until they time out.'),
         h('button', {
           type: 'button', class: 'btn btn-danger', onclick: () => signOut({ everywhere: true }),
         }, 'Sign out everywhere')))));

@@ -1,7 +1,8 @@
 // `/auth`: sign in, sign up, or ask for a password-reset link, on one card with three tabs.
 // After signing in the person goes back to where they were sent from (`?next=`).
 import { h, replace } from '../dom.js';
-import { signIn, signUp, requestReset, currentUser } from '../auth.js';
+import { signIn, signUp, requestReset, currentUser, takeNotice } from '../auth.js';
+import { pendingInvitation } from './invite.js';
 import { navigate, safeNext } from '../router.js';
 import { field, onSubmit } from '../ui/form.js';
 
@@ -24,7 +25,8 @@ export function render(main, { query }) {
   }
   const tabs = h('div', { class: 'segmented', role: 'tablist', 'aria-label': 'Account' });
   const panel = h('div', { role: 'tabpanel', id: 'auth-panel' });
-  const notice = NOTICES[query.get('confirmed') ? 'confirmed' : query.get('error')];
+  const why = takeNotice();
+  const notice = why ? ['error', why] : NOTICES[query.get('confirmed') ? 'confirmed' : query.get('error')];
 
   const show = (mode) => {
     for (const t of tabs.children) t.setAttribute('aria-selected', String(t.dataset.mode === mode));
@@ -66,7 +68,7 @@ const FORMS = {
       field({ label: 'Password', name: 'password', type: 'password', required: true, minlength: 8, autocomplete: 'new-password', hint: 'At least 8 characters.' }),
       h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create account')));
     return onSubmit(form, async ({ email: e, password }) => {
-      if (await signUp(e, password)) {
+      if (await signUp(e, password, pendingInvitation())) {
         navigate(next, { replace: true });
         return;
       }

@@ -1,7 +1,8 @@
 // `/terminal/:deviceId/:sessionId`: a live terminal. Wires the pieces in js/terminal/
 // together — xterm (xterm.js), the relay link (link.js), flow control (flow.js), replayed
 // history (history.js), search, the phone keys — and runs the toolbar and banners that say
-// what is going on: connection state, latency, size, device offline, session ended.
+// what is going on: connection state, latency, size, who else is here, device offline,
+// session ended, access ended. Someone else's session is joined only after asking.
 import { h, replace } from '../dom.js';
 import { get, post, seg } from '../api.js';
 import * as events from '../events.js';
@@ -21,7 +22,7 @@ import { toast, toastError } from '../ui/toast.js';
 export const title = 'Terminal';
 
 // Error frames that a close code explains better; the link handles those.
-const CLOSING_ERRORS = new Set(['auth_failed', 'session_invalid', 'connector_offline', 'auth_required']);
+const CLOSING_ERRORS = new Set(['auth_failed', 'session_invalid', 'connector_offline', 'auth_required', 'access_revoked', 'join_required']);
 
 export async function render(main, { params, signal }) {
   const { deviceId, sessionId } = params;
@@ -29,12 +30,13 @@ export async function render(main, { params, signal }) {
   const state = statusBadge('connecting', 'Connecting…');
   const latency = h('span', { class: 'term-meta optional', title: 'Round trip to the relay' });
   const size = h('span', { class: 'term-meta', title: 'Columns × rows' });
+  const company = h('span', { class: 'term-meta term-company', role: 'status', 'aria-live': 'polite', hidden: true });
   const banner = h('div', { class: 'term-banner', hidden: true });
   const name = h('strong', null, 'Terminal');
   const back = h('a', { class: 'back', href: '/dashboard', 'aria-label': 'Back to the dashboard' }, '←');
   const actions = h('div', { class: 'term-actions' });
   const page = h('div', { class: 'term-page' },
-    h('div', { class: 'term-toolbar' }, h('div', { class: 'term-title' }, back, name, state), latency, size, actions),
+    h('div', { class: 'term-toolbar' }, h('div', { class: 'term-title' }, back, name, state), company, latency, size, actions),
     banner,
     host);
   replace(main, page);
@@ -121,9 +123,25 @@ export async function render(main, { params, signal }) {
       showBanner('danger', 'ended', text, again,
         h('a', { class: 'btn btn-sm', href: back.getAttribute('href') }, 'Back'));
     }
-    if (s === 'failed') {
+    if (s === 'failed' && detail.code === 'access_revoked') {
+      showBanner('danger', 'failed', detail.message, h('a', { class: 'btn btn-sm', href: '/projects' }, 'Your projects'));
+    } else if (s === 'failed') {
       showBanner('danger', 'failed', detail.message, h('a', { class: 'btn btn-sm', href: `/auth?next=${encodeURIComponent(location.pathname)}` }, 'Sign in'));
     }
+    if (s === 'join') {
+      setStatus(state, 'waiting', 'Not joined');
+      showBanner('warn', 'join', detail.message,
+        h('button', { type: 'button', class: 'btn btn-sm btn-primary', onclick: () => { hideBanner('join'); link.join(); term.focus(); } }, 'Join session'),
+        h('a', { class: 'btn btn-sm', href: back.getAttribute('href') }, 'Back'));
+    }
+  };
+  // Who else is at this terminal: a status line, never terminal output. After a reconnect the
+  // relay names everyone again; only newcomers get a toast.
+  const others = new Map();
+  let known = new Map();
+  const showCompany = () => {
+    company.hidden = others.size === 0;
+    company.textContent = others.size ? `With you: ${[...others.values()].join(', ')}` : '';
   };
   const showDevice = (status) => {
     deviceOnline = status === 'online';
@@ -149,7 +167,18 @@ export async function render(main, { params, signal }) {
       device: showDevice,
       dropped: (n) => toast(`${n} bytes of output were lost while disconnected.`, { kind: 'warn' }),
       error: (d) => CLOSING_ERRORS.has(d.code) || toast(d.message, { kind: d.code === 'device_offline' || d.code === 'busy' ? 'warn' : 'error' }),
+      viewer: (joined, who) => {
+        if (joined === others.has(who.user_id)) return;
+        if (joined) others.set(who.user_id, who.email);
+        else others.delete(who.user_id);
+        showCompany();
+        if (joined && known.has(who.user_id)) return;
+        toast(`${who.email} ${joined ? 'joined' : 'left'} this session.`, { kind: 'warn' });
+      },
       authOk: (d) => {
+        known = new Map(others);
+        others.clear();
+        showCompany();
         // A new socket starts unpaused on the relay; xterm may still be behind.
         if (writer.paused) link.pause();
         // The PTY kept its old size while we were away.

@@ -3,7 +3,10 @@
 // ping/pong, and reconnects by itself (after 1, 2, 4, 8, 16, then every 30 s). It counts the
 // output bytes it has received and sends that count as `auth.offset` when it comes back, so
 // the relay replays exactly what was missed: nothing lost, nothing shown twice. A fresh page
-// sends no offset and gets all the output the relay still holds.
+// sends no offset and gets all the output the relay still holds. A link that was working and
+// drops without a word (1006) or for being slow (4008) comes back at once. It joins a session
+// someone else started only once the person said so (`join()`), and stops for good when the
+// relay says their access ended.
 import { accessToken } from '../auth.js';
 import { fromBase64, toBase64, utf8, binary } from './bytes.js';
 
@@ -16,9 +19,9 @@ const STABLE = 30_000;
 
 /**
  * `on`: state(name, detail) with 'connecting' | 'connected' | 'waiting' {at} | 'ended'
- * {reason} | 'failed' {message}; output(bytes, history) (history: replayed to a fresh page,
- * already seen once); latency(ms); device(status); dropped(bytes); error({message, code});
- * authOk(data).
+ * {reason} | 'failed' {message, code} | 'join' {message}; output(bytes, history) (history:
+ * replayed to a fresh page, already seen once); latency(ms); device(status); dropped(bytes);
+ * error({message, code}); authOk(data); viewer(joined, {user_id, email}).
  */
 export class SessionLink {
   constructor({ sessionId, deviceId, size, on }) {
@@ -36,6 +39,15 @@ export class SessionLink {
     this.connectedAt = 0;
     this.stopped = false;
     this.authRetried = false;
+    this.joining = false;
+    this.lastError = null;
+  }
+
+  /** Attaches to a session someone else started: they are told. */
+  join() {
+    this.joining = true;
+    this.stopped = false;
+    this.connect();
   }
 
   async connect() {
@@ -61,6 +73,7 @@ export class SessionLink {
       const { cols, rows } = this.size();
       const data = { token, session_id: this.sessionId, device_id: this.deviceId, cols, rows };
       if (this.position !== null) data.offset = this.position;
+      if (this.joining) data.join = true;
       ws.send(JSON.stringify({ type: 'auth', data }));
     };
     ws.onmessage = (e) => this.receive(e.data);
@@ -109,7 +122,12 @@ export class SessionLink {
         this.on.device(d.status);
         break;
       case 'error':
+        this.lastError = d;
         this.on.error(d);
+        break;
+      case 'viewer_joined':
+      case 'viewer_left':
+        this.on.viewer(frame.type === 'viewer_joined', d);
         break;
       default:
         // session_started, device_meta: nothing to do.
@@ -117,12 +135,19 @@ export class SessionLink {
   }
 
   lost(code) {
+    const wasUp = this.authed;
+    const said = this.lastError;
     this.ws = null;
     this.authed = false;
+    this.lastError = null;
     clearInterval(this.pingTimer);
     if (this.stopped) return;
     if (this.connectedAt && Date.now() - this.connectedAt > STABLE) this.failures = 0;
     this.connectedAt = 0;
+    if (said?.code === 'access_revoked') {
+      this.finish('failed', { message: said.message, code: said.code });
+      return;
+    }
     switch (code) {
       case 4001: // the access token was refused: refresh it once, then give up
         if (this.authRetried) {
@@ -138,9 +163,17 @@ export class SessionLink {
       case 4003:
         this.on.device('offline');
         break;
-      case 4008: // we fell too far behind: come back at once and resume from our offset
-        this.connect();
+      case 4006: // someone else's session: join only if the person says so
+        this.stopped = true;
+        this.on.state('join', { message: said?.message ?? 'This session was started by someone else.' });
         return;
+      case 4008: // we fell too far behind: come back at once and resume from our offset
+      case 1006: // a working link cut without a word: the same, once
+        if (wasUp || code === 4008) {
+          this.connect();
+          return;
+        }
+        break;
       default:
     }
     this.retry();

@@ -31,9 +31,9 @@ export function showPairing(device) {
   return formDialog({
     title: `Pair “${device.name}”`,
     body: [
-      h('p', null, 'Run one of these on the machine. The code works once, for 24 hours.'),
+      h('p', null, 'Run one of these on the machine. The code works once, and only for a short while.'),
       h('div', { class: 'pairing-code', 'aria-label': 'Pairing code', dataset: { code: device.pairing_code } }, device.pairing_code),
-      expires && h('p', { class: 'muted' }, `Valid until ${expires.toLocaleString()}.`),
+      expires && h('p', { class: 'muted' }, `Valid until ${expires.toLocaleString()}; after that, make a new code from the device’s menu.`),
       codeBlock(cmds.install, 'Install, pair and start as a service (Linux, as root)'),
       codeBlock(cmds.windows, 'Windows: install, pair and start at logon (PowerShell)'),
       codeBlock(cmds.manual, 'Or pair an installed relay-connector, then run it'),

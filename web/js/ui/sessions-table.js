@@ -1,5 +1,6 @@
-// Session history as a table: device, who opened it, start, end or duration, status and why
-// it ended. Active sessions get an Open link, so a team mate can join a running terminal.
+// Session history as a table: device, who opened it and who joined, start, end or duration,
+// status and why it ended. Active sessions get an Open link, so a team mate can join a running
+// terminal (the terminal page asks first, and the others are told).
 import { h } from '../dom.js';
 import { when, duration, endReason } from '../format.js';
 import { statusBadge } from './status.js';
@@ -12,7 +13,7 @@ export function sessionsTable(rows) {
       h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
     h('tbody', null, rows.map((s) => h('tr', null,
       cell('Device', s.device_name),
-      cell('User', s.user_email),
+      cell('User', s.user_email, s.joined?.length > 0 && h('span', { class: 'muted' }, ` + ${s.joined.map((j) => j.email).join(', ')}`)),
       cell('Started', when(s.started_at)),
       cell('Ended', s.ended_at ? when(s.ended_at) : '—'),
       cell('Duration', duration(s.started_at, s.ended_at)),

@@ -21,7 +21,7 @@ export async function startRelay(env = {}) {
   const bin = binary('RELAY_BIN', 'target/debug/privaclaw-relay', 'The relay binary');
   const dataDir = mkdtempSync(join(tmpdir(), 'privaclaw-web-test-'));
   const child = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir], {
-    env: { ...process.env, RUST_LOG: 'warn', LOGIN_RATE: '1000', ...env },
+    env: { ...process.env, RUST_LOG: 'warn', LOGIN_RATE: '1000', SIGNUP_RATE: '1000', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -1,6 +1,15 @@
 // Steps a person takes in the app, shared by the browser tests: signing in through the form,
 // and reading and typing into the terminal the way the page renders it.
 
+/** Makes `memberToken`'s account a member: the owner invites, the member opens the link. */
+export async function addMember(relay, call, ownerToken, projectId, email, memberToken) {
+  const invited = await call(relay, 'POST', '/functions/v1/invite-member', { token: ownerToken, body: { project_id: projectId, email } });
+  if (invited.body.status !== 'invited') throw new Error(`invite: ${JSON.stringify(invited.body)}`);
+  const token = new URL(invited.body.invite_url).searchParams.get('token');
+  const joined = await call(relay, 'POST', '/api/v1/invitations/accept', { token: memberToken, body: { token } });
+  if (joined.status !== 200) throw new Error(`accept: ${JSON.stringify(joined.body)}`);
+}
+
 export async function signIn(page, email, password, next = '/dashboard') {
   await page.goto(`/auth?next=${encodeURIComponent(next)}`);
   await page.getByLabel('Email').fill(email);

@@ -1,6 +1,8 @@
-// The Team tab: members and pending invitations. The owner invites by email (the relay adds
-// people who already have an account and invites the others), removes members and cancels
-// invitations; a member may leave.
+// The Team tab: members and pending invitations. The owner invites by email: the relay gives
+// an invitation link, shown once here (and mailed, on a relay that sends email), which whoever
+// the owner hands it to opens to join; on a relay that confirms addresses, someone with a
+// confirmed account is added at once. The owner removes members and cancels invitations; a
+// member may leave. Either way their open terminals of the project close at once.
 import { h, replace } from '../../dom.js';
 import { get, post, del, seg } from '../../api.js';
 import * as events from '../../events.js';
@@ -9,6 +11,7 @@ import { navigate } from '../../router.js';
 import { confirmDialog } from '../../ui/dialog.js';
 import { field, onSubmit } from '../../ui/form.js';
 import { loading } from '../../ui/states.js';
+import { codeBlock } from '../../ui/copy.js';
 import { toast, toastError } from '../../ui/toast.js';
 import { when } from '../../format.js';
 
@@ -37,15 +40,17 @@ function inviteForm(project) {
   const result = h('div', { role: 'status' });
   const form = h('form', { class: 'card toolbar', 'aria-label': 'Invite someone' },
     h('h2', null, 'Invite someone'),
-    h('p', { class: 'muted' }, 'People who already have an account on this relay join at once; anyone else joins when they sign up with this email.'),
+    h('p', { class: 'muted' }, 'You get a link to give them: whoever opens it joins (after signing in or up). It works once, for 7 days.'),
     field({ label: 'Email', name: 'email', type: 'email', required: true, autocomplete: 'off' }),
     result,
     h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Invite')));
   return onSubmit(form, async ({ email }) => {
     replace(result);
     const r = await post('/functions/v1/invite-member', { project_id: project.id, email });
-    const text = r.status === 'added' ? `Added: ${email} is now a member.` : `Invited: ${email} joins when they sign up with this email.`;
-    replace(result, h('p', { class: 'form-note', dataset: { status: r.status } }, text, h('span', { class: 'muted' }, ` (${r.message})`)));
+    const text = r.status === 'added' ? `Added: ${email} is now a member.` : `Invited ${email}. ${r.message}`;
+    replace(result,
+      h('p', { class: 'form-note', dataset: { status: r.status } }, text),
+      r.invite_url && codeBlock(r.invite_url, `Invitation link for ${email}`));
     form.reset();
   });
 }
