@@ -48,7 +48,9 @@ fn start() -> Relay {
     let mut child = Command::new(env!("CARGO_BIN_EXE_privaclaw-relay"))
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
-        .args(["--pair-rate", "1000000", "--login-rate", "1000000"])
+        // Every connector comes from 127.0.0.1 and pairs: no per-address or pairing limits.
+        .args(["--pair-rate", "1000000", "--login-rate", "1000000", "--pair-failures", "1000000"])
+        .args(["--max-connections-per-ip", "0", "--max-devices-per-project", "1000000"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
