@@ -2,8 +2,9 @@
 //!
 //! `Hasher` runs at most N hashes at once on tokio's blocking threads. Sign-ups and password
 //! changes may take at most N - 1 of them, so a flood of sign-ups can never make a sign-in wait
-//! behind it; and no more than a few jobs per hasher may wait, so a flood is refused (503)
-//! rather than queued without end.
+//! behind it; and no more than a few jobs per hasher may wait, in each class apart (a flood of
+//! sign-ups must not use up the sign-ins' places either), so a flood is refused (503) rather
+//! than queued without end.
 //!
 //! We drive argon2 with our own working area instead of its `hash_password`, for memory: glibc
 //! serves repeated multi-MiB requests from the thread's heap after the first one and keeps
@@ -84,12 +85,14 @@ pub struct Hasher {
     all: Semaphore,
     /// Sign-ups and password changes also hold one of these: one fewer than `all`.
     bulk: Semaphore,
-    waiting: AtomicUsize,
+    /// Jobs waiting for a hasher: sign-ins, and sign-ups with password changes.
+    waiting: [AtomicUsize; 2],
     max_waiting: usize,
 }
 
-/// Jobs allowed to wait per hasher before new ones are refused.
-const WAIT_PER_HASHER: usize = 8;
+/// Jobs allowed to wait per hasher before new ones are refused: with 2 hashers and ~30 ms a
+/// hash, the last sign-up waits about 2 s; the rest of a flood is told to retry.
+const WAIT_PER_HASHER: usize = 32;
 
 impl Hasher {
     /// `concurrency` hashes at once (at least 2: one is kept for sign-ins).
@@ -98,7 +101,7 @@ impl Hasher {
         Hasher {
             all: Semaphore::new(n),
             bulk: Semaphore::new(n - 1),
-            waiting: AtomicUsize::new(0),
+            waiting: [AtomicUsize::new(0), AtomicUsize::new(0)],
             max_waiting: n * WAIT_PER_HASHER,
         }
     }
@@ -110,11 +113,12 @@ impl Hasher {
                 self.0.fetch_sub(1, Ordering::AcqRel);
             }
         }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let queue = &self.waiting[usize::from(bulk)];
+        if queue.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            queue.fetch_sub(1, Ordering::AcqRel);
             return Err(Busy);
         }
-        let waiting = Waiting(&self.waiting);
+        let waiting = Waiting(queue);
         let _bulk = if bulk { Some(self.bulk.acquire().await.expect("never closed")) } else { None };
         let _one = self.all.acquire().await.expect("never closed");
         drop(waiting);
@@ -183,13 +187,17 @@ mod tests {
             futures_util::future::join_all(jobs).await.into_iter().filter(|r| r.as_ref().unwrap().is_err()).count()
         };
         assert_eq!(refused(flood).await, 0, "the flood fit the queue");
-        // A bigger flood than the queue holds: the rest is refused at once, not queued.
-        let jobs = (0..super::WAIT_PER_HASHER * 5)
+        // A bigger flood than the queue holds: the rest is refused at once, not queued, and a
+        // sign-in still finds its place.
+        let jobs: Vec<_> = (0..super::WAIT_PER_HASHER * 5)
             .map(|i| {
                 let h = h.clone();
                 tokio::spawn(async move { h.hash(format!("password {i}")).await })
             })
             .collect();
+        tokio::task::yield_now().await;
+        let stored = super::hash_now("again");
+        assert!(h.verify("again".into(), Some(stored)).await.is_ok(), "sign-ins have places of their own");
         assert!(refused(jobs).await >= super::WAIT_PER_HASHER * 2);
     }
 
