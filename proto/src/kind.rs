@@ -85,6 +85,8 @@ pub mod close {
     pub const JOIN_REQUIRED: u16 = 4006;
     /// A browser fell too far behind; reconnect with `offset` to resume.
     pub const TOO_SLOW: u16 = 4008;
+    /// The relay is restarting (RFC 6455's "service restart"): reconnect; sessions carry on.
+    pub const RESTARTING: u16 = 1012;
     /// No `hello`/`auth` within the time allowed, or protocol misuse.
     pub const PROTOCOL: u16 = 4009;
 }

@@ -143,10 +143,14 @@ message! {
 }
 
 message! {
-    /// `session_end`, either direction.
+    /// `session_end`, either direction. Extensions: `status`, the shell's exit status (with
+    /// `reason: "exit"`; 128 + N for a shell killed by signal N); `by`, the email of whoever
+    /// ended it (relay → browser, with `reason: "user_exit"`).
     pub struct SessionEnd {
         pub session_id: String,
         pub reason: Option<String>,
+        pub status: Option<u16>,
+        pub by: Option<String>,
     }
 }
 

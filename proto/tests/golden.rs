@@ -78,7 +78,9 @@ fn connector_to_relay() {
         kind::STDOUT,
         Some(Output { session_id: s(S), data_b64: s("G1s/MjAwNGgkIA==") }),
     );
-    check("connector-session_end", kind::SESSION_END, Some(SessionEnd { session_id: s(S), reason: Some(s("exit")) }));
+    let end = |reason: &str| SessionEnd { session_id: s(S), reason: Some(s(reason)), ..SessionEnd::default() };
+    check("connector-session_end", kind::SESSION_END, Some(end("exit")));
+    check("connector-session_end-status", kind::SESSION_END, Some(SessionEnd { status: Some(2), ..end("exit") }));
     check(
         "connector-error-session",
         kind::ERROR,
@@ -109,7 +111,17 @@ fn relay_to_connector() {
     check(
         "relay-session_end",
         kind::SESSION_END,
-        Some(SessionEnd { session_id: s(S), reason: Some(s("user_disconnect")) }),
+        Some(SessionEnd { session_id: s(S), reason: Some(s("user_disconnect")), ..SessionEnd::default() }),
+    );
+    check(
+        "relay-session_end-by",
+        kind::SESSION_END,
+        Some(SessionEnd {
+            session_id: s(S),
+            reason: Some(s("user_exit")),
+            by: Some(s("bob@example.com")),
+            ..SessionEnd::default()
+        }),
     );
     check("relay-pause", kind::PAUSE, Some(SessionRef { session_id: s(S) }));
     check("relay-resume", kind::RESUME, Some(SessionRef { session_id: s(S) }));
