@@ -58,7 +58,8 @@ struct Cli {
     #[argh(option, arg_name = "CODE")]
     pair: Option<String>,
 
-    /// device name to pair with and to show the relay (default: the hostname)
+    /// device name: with --pair, renames the device (default: keep the name given in the web
+    /// app); when connecting, the name shown to the relay (default: the hostname)
     #[argh(option, arg_name = "NAME")]
     name: Option<String>,
 
@@ -142,14 +143,16 @@ fn run(cli: Cli) -> Exit {
             return Exit::Error;
         }
     };
-    let name = cli.name.unwrap_or_else(hostname);
     match cli.pair {
-        Some(code) => pair(&code, cli.api.as_deref(), &name, &config_path, &tls),
-        None => connect(&config_path, name, cli.shell.unwrap_or_else(pty::default_shell), &tls),
+        Some(code) => pair(&code, cli.api.as_deref(), cli.name.as_deref(), &config_path, &tls),
+        None => {
+            let name = cli.name.unwrap_or_else(hostname);
+            connect(&config_path, name, cli.shell.unwrap_or_else(pty::default_shell), &tls)
+        }
     }
 }
 
-fn pair(code: &str, api: Option<&str>, name: &str, config_path: &Path, tls: &Tls) -> Exit {
+fn pair(code: &str, api: Option<&str>, name: Option<&str>, config_path: &Path, tls: &Tls) -> Exit {
     let Some(api) = api else {
         info!("--pair needs --api URL, the relay's API (e.g. https://relay.example.com/functions/v1)");
         return Exit::Usage;

@@ -56,8 +56,8 @@ pub const BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// How a stream ends: its last frame.
 pub enum End {
-    /// A session's `session_end` with this reason.
-    Session(&'static str),
+    /// A session's `session_end` with this reason (and the shell's exit status, if known).
+    Session(&'static str, Option<u16>),
     /// A request's `done`.
     Done,
     /// A request's `error` with this message.
@@ -210,8 +210,8 @@ impl Output {
         let end = self.end.borrow_mut().take()?;
         self.delivered.set();
         Some(match end {
-            End::Session(reason) => {
-                let end = SessionEnd { session_id: self.id.clone(), reason: Some(reason.to_owned()) };
+            End::Session(reason, status) => {
+                let end = SessionEnd { session_id: self.id.clone(), reason: Some(reason.to_owned()), status, by: None };
                 encode(kind::SESSION_END, Some(&end))
             }
             End::Done => encode(kind::RESPONSE, Some(&self.response("done"))),
@@ -379,7 +379,7 @@ mod tests {
             let (a, b) = (Output::new("a".into()), Output::new("b".into()));
             outbox.push_output(&a, &vec![b'y'; 3 * FRAME]);
             outbox.push_output(&b, b"echo");
-            outbox.finish(&b, End::Session(kind::reason::EXIT));
+            outbox.finish(&b, End::Session(kind::reason::EXIT, None));
             outbox.send("control".into());
             assert_eq!(text(outbox.next().await), "control");
             let mut order = Vec::new();

@@ -20,7 +20,8 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Serialize)]
 struct Request<'a> {
     pairing_code: &'a str,
-    name: &'a str,
+    /// `None` keeps the name the device was given in the web app.
+    name: Option<&'a str>,
 }
 
 /// The relay's answer. Only the credentials: a relay cannot configure AI-node commands.
@@ -37,7 +38,7 @@ struct Refusal {
     error: Option<String>,
 }
 
-pub async fn pair(api: &str, code: &str, name: &str, tls: &Tls) -> Result<Config, String> {
+pub async fn pair(api: &str, code: &str, name: Option<&str>, tls: &Tls) -> Result<Config, String> {
     let endpoint = Endpoint::parse(api)?.join("pair-device");
     let body = json::to_string(&Request { pairing_code: code, name });
     let exchange = post_json(&endpoint, &body, tls);

@@ -104,7 +104,7 @@ impl Session {
             return;
         }
         self.drain(outbox, &mut chunk).await;
-        outbox.finish(&self.out, End::Session(reason::EXIT));
+        outbox.finish(&self.out, End::Session(reason::EXIT, self.pty.exit_status()));
         or(self.out.delivered.wait(), self.ended.wait()).await;
     }
 

@@ -245,7 +245,7 @@ fn with_data<T: Deserialize>(kind: &str, text: &str, f: impl FnOnce(T)) {
 }
 
 fn end_data(session_id: String, reason: &str) -> SessionEnd {
-    SessionEnd { session_id, reason: Some(reason.to_owned()) }
+    SessionEnd { session_id, reason: Some(reason.to_owned()), status: None, by: None }
 }
 
 fn error_data(message: &str, session_id: String) -> ErrorData {

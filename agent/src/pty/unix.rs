@@ -33,6 +33,8 @@ pub struct Pty {
     pid: Pid,
     pidfd: Option<Async<OwnedFd>>,
     reaped: Cell<bool>,
+    /// The shell's exit status once reaped: its code, or 128 + the signal that killed it.
+    status: Cell<Option<u16>>,
 }
 
 impl Pty {
@@ -73,6 +75,7 @@ impl Pty {
             pid,
             pidfd,
             reaped: Cell::new(false),
+            status: Cell::new(None),
         })
     }
 
@@ -129,10 +132,24 @@ impl Pty {
         }
     }
 
+    /// How the shell ended, once it has (`exited` returned).
+    pub fn exit_status(&self) -> Option<u16> {
+        self.status.get()
+    }
+
     fn try_reap(&self) -> bool {
+        use std::os::unix::process::ExitStatusExt;
         if !self.reaped.get() {
             // An error means there is nothing left to wait for.
-            let done = !matches!(self.child.borrow_mut().try_wait(), Ok(None));
+            let done = match self.child.borrow_mut().try_wait() {
+                Ok(None) => false,
+                Ok(Some(st)) => {
+                    let code = st.code().or_else(|| st.signal().map(|s| 128 + s));
+                    self.status.set(code.and_then(|c| u16::try_from(c).ok()));
+                    true
+                }
+                Err(_) => true,
+            };
             self.reaped.set(done);
         }
         self.reaped.get()

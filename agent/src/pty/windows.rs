@@ -139,6 +139,13 @@ impl Pty {
         self.exited.set(true);
     }
 
+    /// How the shell ended: not reported on Windows (it would take one more unsafe call,
+    /// GetExitCodeProcess, for a status Windows shells rarely set); the session just says
+    /// "exit".
+    pub fn exit_status(&self) -> Option<u16> {
+        None
+    }
+
     /// Closes the console (CTRL_CLOSE_EVENT to its programs) and terminates the shell if it
     /// is still there after `KILL_AFTER`.
     pub async fn terminate(&self) {
