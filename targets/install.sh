@@ -7,7 +7,7 @@
 #
 # Options:
 #   --pair CODE     pair with this one-time code from the web app (needed the first time)
-#   --name NAME     device name when pairing (default: this machine's hostname)
+#   --name NAME     rename the device when pairing (default: keep the name given in the web app)
 #   --no-start      install (and pair) but do not enable or start the service
 #   --uninstall     stop and remove the service and the binary; asks before deleting the
 #                   credentials (--purge deletes them, --keep-config keeps them, no questions)
@@ -37,7 +37,7 @@ usage() {
 Installs the PrivaClaw connector from $RELAY_URL, pairs it and starts it as a service.
 Usage: curl -fsSL $RELAY_URL/install.sh | sh -s -- [options]
   --pair CODE     pair with this one-time code from the web app (needed the first time)
-  --name NAME     device name when pairing (default: $(uname -n))
+  --name NAME     rename the device when pairing (default: keep the name it has in the web app)
   --no-start      install (and pair) but do not enable or start the service
   --uninstall     remove the service and the binary; asks before deleting the credentials
   --purge         with --uninstall: delete $CONFIG without asking
@@ -221,10 +221,15 @@ if [ -n "$OLD" ]; then say "upgraded $BIN ($OLD -> $VERSION)"; else say "install
 
 # --- pair ------------------------------------------------------------------------------------------
 if [ -n "$PAIR" ]; then
-    [ -n "$NAME" ] || NAME=$(uname -n)
     mkdir -p "$ROOT${CONFIG%/*}"
-    say "pairing as \"$NAME\""
-    "$ROOT$BIN" --pair "$PAIR" --api "$RELAY_URL/functions/v1" --name "$NAME" --config "$ROOT$CONFIG" >"$TMP/pair" 2>&1 ||
+    if [ -n "$NAME" ]; then
+        say "pairing as \"$NAME\""
+        set -- --name "$NAME"
+    else
+        say "pairing (the device keeps the name it has in the web app)"
+        set --
+    fi
+    "$ROOT$BIN" --pair "$PAIR" --api "$RELAY_URL/functions/v1" "$@" --config "$ROOT$CONFIG" >"$TMP/pair" 2>&1 ||
         die "pairing failed: $(cat "$TMP/pair"). Get a new code in the web app (Devices, Add device) and run this again with --pair CODE."
     say "paired; credentials in $CONFIG (root only, mode 0600)"
 elif [ -f "$ROOT$CONFIG" ]; then

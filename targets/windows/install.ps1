@@ -25,8 +25,8 @@ param(
     [string]$Relay = $env:RELAY_URL,
     # One-time pairing code from the web app (Devices, Add device); needed the first time.
     [string]$Pair,
-    # Device name when pairing.
-    [string]$Name = $env:COMPUTERNAME,
+    # Rename the device when pairing (default: keep the name it has in the web app).
+    [string]$Name,
     # Install this local relay-connector.exe instead of downloading one.
     [string]$Exe,
     [switch]$Uninstall,
@@ -100,7 +100,8 @@ if ($Old) { Say "upgraded $Bin ($Old -> $Version)" } else { Say "installed $Bin 
 
 if ($Pair) {
     if ($Relay -notmatch '^https?://') { throw 'pairing needs the relay URL: pass -Relay https://your-relay' }
-    & $Bin --pair $Pair --api "$Relay/functions/v1" --name $Name
+    $Rename = if ($Name) { @('--name', $Name) } else { @() }
+    & $Bin --pair $Pair --api "$Relay/functions/v1" @Rename
     if ($LASTEXITCODE -ne 0) { throw "pairing failed (exit $LASTEXITCODE): get a new code in the web app and run this again with -Pair CODE" }
 } elseif (Test-Path $Config) {
     Say "keeping the existing pairing in $Config"
