@@ -1,4 +1,6 @@
-//! The `privaclaw-relay` binary: parse flags, set up logging, run the server until SIGTERM.
+//! The `privaclaw-relay` binary: parse flags, set up logging, run the server until SIGTERM,
+//! then exit at once: the server has closed its sockets, and nothing else needs waiting for
+//! (dropping the runtime would wait on idle database and blocking-pool threads).
 
 #![forbid(unsafe_code)]
 
@@ -17,4 +19,5 @@ async fn main() {
         eprintln!("privaclaw-relay: {e}");
         std::process::exit(1);
     }
+    std::process::exit(0);
 }

@@ -168,6 +168,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         });
     }
     tracing::info!("shutting down");
+    app.hub.shutdown(Duration::from_millis(1500)).await;
     Ok(())
 }
 

@@ -38,7 +38,7 @@ async fn pairs_with_a_private_config_and_runs_commands() {
     assert_eq!(cfg["device_id"], t.device.as_str());
     assert!(cfg["relay_url"].as_str().unwrap().starts_with("ws://127.0.0.1:"));
     let (_, d) = t.relay.get(&format!("/api/v1/devices/{}", t.device), &t.owner.token).await;
-    assert_eq!(d["name"], "e2e-box");
+    assert_eq!(d["name"], "box", "pairing without --name keeps the name given in the web app");
 
     let (session, mut b) = t.shell(80, 24).await;
     assert!(run(&mut b, &session, "echo hello-$((6*7))").await.contains("hello-42"));
@@ -46,6 +46,14 @@ async fn pairs_with_a_private_config_and_runs_commands() {
     assert!(term.contains("term=xterm-256color"), "{term}");
     assert!(term.contains("/dev/pts/"), "{term}");
     assert!(!t.agent.log().contains("hello-42"), "terminal bytes stay out of the connector's log");
+
+    // Pairing again with --name renames the device.
+    let code = t.relay.post(&format!("/api/v1/devices/{}/pairing-code", t.device), &t.owner.token, json!({})).await.1;
+    let again = Agent { child: None, dir: tempfile::tempdir().unwrap() };
+    let out = again.pair_with(&t.relay, code["pairing_code"].as_str().unwrap(), &["--name", "Kitchen Pi"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, d) = t.relay.get(&format!("/api/v1/devices/{}", t.device), &t.owner.token).await;
+    assert_eq!(d["name"], "Kitchen Pi");
 }
 
 #[tokio::test]
@@ -87,10 +95,11 @@ async fn ending_a_session_kills_its_shell() {
 async fn exit_in_the_shell_ends_the_session_for_the_browser() {
     let t = E2e::start().await;
     let (session, mut b) = t.shell(80, 24).await;
-    b.send(stdin(&session, "exit\r")).await;
-    assert_eq!(b.expect("session_end").await["data"]["reason"], "exit");
+    b.send(stdin(&session, "exit 7\r")).await;
+    let end = b.expect("session_end").await;
+    assert_eq!((end["data"]["reason"].as_str(), end["data"]["status"].as_u64()), (Some("exit"), Some(7)), "{end}");
     let (_, rows) = t.relay.get(&format!("/api/v1/sessions?device_id={}", t.device), &t.owner.token).await;
-    assert_eq!(rows[0]["status"], "ended");
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["exit_status"].as_i64()), (Some("ended"), Some(7)));
 }
 
 #[tokio::test]

@@ -205,7 +205,9 @@ pub(super) async fn end_session(app: Arc<App>, who: AuthUser, body: SessionRef) 
     if app.db.role(&s.project_id, &who.id).await?.is_none() {
         return Err(ApiError::not_found("session"));
     }
-    app.hub.end_session(&s.id, privaclaw_proto::kind::reason::USER_EXIT, true).await;
+    let by = Some((who.id.as_str(), who.email.as_str()));
+    let ending = crate::hub::Ending { reason: privaclaw_proto::kind::reason::USER_EXIT, status: None, by };
+    app.hub.end_session(&s.id, ending, true).await;
     Ok(warp::reply::json(&Done { ok: true }).into_response())
 }
 

@@ -27,7 +27,7 @@ pub fn route(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .map(|up: socket::Upgrade, app: Arc<App>| {
             let viewer = app.hub.next_id();
             let ping = Duration::from_secs(app.config.ping_interval);
-            up.reply("browsers", BrowserPeer { app, viewer, opened: Instant::now(), live: None }, ping)
+            up.reply("browsers", BrowserPeer { app, viewer, opened: Instant::now(), live: None, person: None }, ping)
         })
         .boxed()
 }
@@ -37,6 +37,8 @@ struct BrowserPeer {
     viewer: u64,
     opened: Instant,
     live: Option<Arc<Live>>,
+    /// Who authenticated: user id and email (who ended the session, if they do).
+    person: Option<(String, String)>,
 }
 
 impl Drain for Live {
@@ -167,6 +169,7 @@ impl BrowserPeer {
             return fail(out, close::SESSION_INVALID, "session_invalid", invalid);
         }
         self.live = Some(live.clone());
+        self.person = Some((user.id.clone(), user.email.clone()));
         // Access may have ended while we were checking it: the revocation then found no
         // browser to close. Looked up again now that this one is attached, either the check
         // or the revocation sees it.
@@ -260,7 +263,9 @@ impl BrowserPeer {
                     if reason.is_empty() || reason == kind::reason::BROWSER_DISCONNECTED {
                         return Step::Close(1000, "detached");
                     }
-                    self.app.hub.end_session(&live.id, &reason, true).await;
+                    let (user, email) = self.person.clone().unwrap_or_default();
+                    let ending = super::Ending { reason: &reason, status: None, by: Some((&user, &email)) };
+                    self.app.hub.end_session(&live.id, ending, true).await;
                 }
                 Ok(_) => {}
                 Err(msg) => return bad(msg),

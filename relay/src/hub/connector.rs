@@ -160,7 +160,8 @@ impl ConnectorPeer {
                 if let Ok(end) = frames::data::<SessionEnd>(frame) {
                     let reason = end.reason.filter(|r| !r.is_empty()).unwrap_or_else(|| kind::reason::EXIT.into());
                     if self.own(link, &end.session_id).is_some() || self.owns_row(link, &end.session_id).await {
-                        self.hub.end_session(&end.session_id, &reason, false).await;
+                        let ending = super::Ending { reason: &reason, status: end.status, by: None };
+                        self.hub.end_session(&end.session_id, ending, false).await;
                     }
                 }
             }

@@ -392,6 +392,14 @@ impl Live {
         true
     }
 
+    /// Closes every browser's socket with `code` and `reason`, the session itself going on (the
+    /// relay is restarting: they come back and resume).
+    pub fn close_viewers(&self, code: u16, reason: &'static str) {
+        for v in &self.lock().viewers {
+            v.out.close(code, reason);
+        }
+    }
+
     /// How long nobody has watched, and how long the connector has been away.
     pub fn idle_for(&self) -> (Option<Duration>, Option<Duration>) {
         let st = self.lock();

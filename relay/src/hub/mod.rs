@@ -76,6 +76,21 @@ pub struct NodeInfo {
     pub health: nodes::Health,
 }
 
+/// How a session ended: its reason, the shell's exit status (reason `exit`) and who ended it
+/// (user id and email; reason `user_exit`).
+#[derive(Clone, Copy, Debug)]
+pub struct Ending<'a> {
+    pub reason: &'a str,
+    pub status: Option<u16>,
+    pub by: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> From<&'a str> for Ending<'a> {
+    fn from(reason: &'a str) -> Ending<'a> {
+        Ending { reason, status: None, by: None }
+    }
+}
+
 /// Access that ended: whose, in which project (or all of theirs), which of their sign-ins,
 /// and the sentence they are told.
 pub struct Revoked<'a> {
@@ -96,6 +111,8 @@ pub struct Hub {
     sessions: Mutex<HashMap<String, Arc<Live>>>,
     next_id: AtomicU64,
     started: Instant,
+    /// Set once the relay is stopping: links that close now are not connectors going away.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -121,6 +138,7 @@ impl Hub {
             sessions: Mutex::default(),
             next_id: AtomicU64::new(1),
             started: Instant::now(),
+            stopping: Default::default(),
         })
     }
 
@@ -189,8 +207,8 @@ impl Hub {
         }
         for a in alive.unwrap_or_default() {
             if self.live(&a.id).is_none() && !self.adopt(&link, a).await {
-                let end =
-                    SessionEnd { session_id: a.id.clone(), reason: Some(kind::reason::CONNECTOR_DISCONNECTED.into()) };
+                let reason = Some(kind::reason::CONNECTOR_DISCONNECTED.into());
+                let end = SessionEnd { session_id: a.id.clone(), reason, ..SessionEnd::default() };
                 link.out.send(encode(kind::SESSION_END, Some(&end)));
             }
         }
@@ -228,6 +246,9 @@ impl Hub {
     /// goes offline and its sessions wait (resumable connector) or end.
     pub async fn unregister(&self, link: &Link) {
         link.node.fail_all("The node disconnected before answering; nothing is replayed, so send the command again.");
+        if self.stopping.load(Ordering::Acquire) {
+            return;
+        }
         {
             let mut links = lock(&self.links);
             match links.get(&link.device_id) {
@@ -299,11 +320,18 @@ impl Hub {
 
     /// Ends a session everywhere: browsers get `session_end`, the connector too if
     /// `tell_connector`, the row becomes `ended`. Safe to call more than once.
-    pub async fn end_session(&self, id: &str, reason: &str, tell_connector: bool) {
-        let frame = encode(kind::SESSION_END, Some(&SessionEnd { session_id: id.into(), reason: Some(reason.into()) }));
+    pub async fn end_session<'a>(&self, id: &str, end: impl Into<Ending<'a>>, tell_connector: bool) {
+        let Ending { reason, status, by } = end.into();
+        let data = SessionEnd {
+            session_id: id.into(),
+            reason: Some(reason.into()),
+            status,
+            by: by.map(|(_, email)| email.to_string()),
+        };
+        let frame = encode(kind::SESSION_END, Some(&data));
         let live = lock(&self.sessions).remove(id);
         // The row first: whoever hears that the session ended must find it ended.
-        let recorded = self.db.end_session(id, reason).await;
+        let recorded = self.db.end_session(id, reason, status, by.map(|(user, _)| user)).await;
         let mut where_ = live.as_ref().map(|l| (l.project_id.clone(), l.device_id.clone()));
         if let Some(live) = &live {
             if tell_connector {
@@ -320,7 +348,8 @@ impl Hub {
                     self.events.project(
                         "session",
                         &p,
-                        serde_json::json!({"session_id": id, "device_id": d, "project_id": p, "status": "ended", "reason": reason}),
+                        serde_json::json!({"session_id": id, "device_id": d, "project_id": p, "status": "ended", "reason": reason,
+                                           "exit_status": status, "ended_by": data.by}),
                     );
                 }
                 tracing::info!(session = %id, %reason, "session ended");
@@ -386,6 +415,24 @@ impl Hub {
             live.drop_replay();
             tracing::debug!(session = %live.id, "replay dropped: the replay budget is spent");
         }
+    }
+
+    /// The relay is stopping (SIGTERM): every connector and browser is told so with a close
+    /// frame (1012 "relay restarting": come back, the sessions carry on), devices are recorded
+    /// offline as of now, and this returns once every socket has closed, or after `limit`.
+    pub async fn shutdown(&self, limit: Duration) {
+        self.stopping.store(true, Ordering::Release);
+        const WHY: &str = "relay restarting";
+        let links: Vec<Arc<Link>> = lock(&self.links).drain().map(|(_, l)| l).collect();
+        for link in &links {
+            link.out.close(kind::close::RESTARTING, WHY);
+            self.presence(link, false).await;
+        }
+        for live in lock(&self.sessions).values() {
+            live.close_viewers(kind::close::RESTARTING, WHY);
+        }
+        tracing::info!(connectors = links.len(), "told every connector and browser the relay is restarting");
+        socket::all_closed(limit).await;
     }
 
     /// Ends sessions nobody came back for within the grace period. Runs forever.

@@ -15,7 +15,9 @@ use futures_util::stream::{SplitSink, StreamExt};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -36,6 +38,44 @@ const BATCH: usize = 256 * 1024;
 /// gone: a close it never sees looks like a network failure (1006), and it would not know to
 /// resume. The socket costs only its buffers meanwhile.
 const SLOW_CLOSE: Duration = Duration::from_secs(30);
+
+/// WebSocket connections open now, and the wake-up when the last one closes (shutdown waits
+/// for it).
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+static LAST_CLOSED: Notify = Notify::const_new();
+
+struct Counted;
+
+impl Counted {
+    fn new() -> Counted {
+        OPEN.fetch_add(1, Ordering::AcqRel);
+        Counted
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if OPEN.fetch_sub(1, Ordering::AcqRel) == 1 {
+            LAST_CLOSED.notify_waiters();
+        }
+    }
+}
+
+/// Resolves when no WebSocket connection is open any more, or after `limit`.
+pub async fn all_closed(limit: Duration) {
+    let wait = async {
+        loop {
+            let wake = LAST_CLOSED.notified();
+            let mut wake = std::pin::pin!(wake);
+            wake.as_mut().enable();
+            if OPEN.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            wake.await;
+        }
+    };
+    let _ = tokio::time::timeout(limit, wait).await;
+}
 
 /// What the reader should do after a frame.
 pub enum Step {
@@ -122,6 +162,7 @@ use warp::Reply;
 
 /// Runs one connection until either side closes it.
 async fn serve<P: Peer>(ws: Ws, mut peer: P, ping: Duration) {
+    let _counted = Counted::new();
     let (out, inbox) = outbox::channel();
     let (sink, mut stream) = ws.split();
     let mut writer = tokio::spawn(write_loop(sink, inbox, peer.low_water(), ping));

@@ -40,6 +40,12 @@ pub struct SessionRow {
     pub started_at: String,
     pub ended_at: Option<String>,
     pub end_reason: Option<String>,
+    /// The shell's exit status, when it exited by itself (`end_reason` `exit`).
+    pub exit_status: Option<i64>,
+    /// Who ended it (`end_reason` `user_exit`).
+    pub ended_by_email: Option<String>,
+    /// The display name of whoever started it, if they set one.
+    pub user_display_name: Option<String>,
     /// Members who joined the session besides the one who started it.
     #[sqlx(skip)]
     pub joined: Vec<Joined>,
@@ -78,13 +84,23 @@ impl Db {
         .await
     }
 
-    /// Marks a session ended; false if it already was.
-    pub async fn end_session(&self, id: &str, reason: &str) -> DbResult<bool> {
+    /// Marks a session ended (with the shell's exit status, or who ended it); false if it
+    /// already was.
+    pub async fn end_session(
+        &self,
+        id: &str,
+        reason: &str,
+        exit_status: Option<u16>,
+        ended_by: Option<&str>,
+    ) -> DbResult<bool> {
         let done = sqlx::query(
-            "UPDATE sessions SET status = 'ended', ended_at = $1, end_reason = $2 WHERE id = $3 AND status = 'active'",
+            "UPDATE sessions SET status = 'ended', ended_at = $1, end_reason = $2, exit_status = $3, ended_by = $4
+             WHERE id = $5 AND status = 'active'",
         )
         .bind(now_iso())
         .bind(reason)
+        .bind(exit_status.map(i64::from))
+        .bind(ended_by)
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -129,11 +145,14 @@ impl Db {
     pub async fn session_history(&self, user_id: &str, f: &SessionFilter<'_>) -> DbResult<Vec<SessionRow>> {
         let rows = sqlx::query_as(
             "SELECT s.id, s.device_id, d.name AS device_name, d.project_id, s.user_id, u.email AS user_email,
-                    s.status, s.started_at, s.ended_at, s.end_reason
+                    s.status, s.started_at, s.ended_at, s.end_reason, s.exit_status, e.email AS ended_by_email,
+                    p.display_name AS user_display_name
              FROM sessions s
              JOIN devices d ON d.id = s.device_id
              JOIN project_members m ON m.project_id = d.project_id AND m.user_id = $1
              JOIN users u ON u.id = s.user_id
+             LEFT JOIN profiles p ON p.user_id = s.user_id
+             LEFT JOIN users e ON e.id = s.ended_by
              WHERE ($2 IS NULL OR d.project_id = $2)
                AND ($3 IS NULL OR s.device_id = $3)
                AND ($4 IS NULL OR s.status = $4)

@@ -218,6 +218,19 @@ impl Relay {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// SIGTERM, as a service manager stops the relay; waits for it to exit and returns how
+    /// long that took.
+    pub async fn terminate(&mut self) -> Duration {
+        let t = std::time::Instant::now();
+        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(tokio::time::Instant::now() < deadline, "the relay did not exit after SIGTERM");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        t.elapsed()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -644,7 +657,7 @@ impl Agent {
 
     pub fn pair_with(&self, relay: &Relay, code: &str, extra: &[&str]) -> std::process::Output {
         let mut c = self.command();
-        c.args(["--pair", code, "--name", "e2e-box", "--api"]).arg(relay.url("/functions/v1")).args(extra);
+        c.args(["--pair", code, "--api"]).arg(relay.url("/functions/v1")).args(extra);
         c.output().unwrap()
     }
 
