@@ -38,17 +38,22 @@ export function shellWord(s) {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`;
 }
 
-const END_REASONS = {
-  exit: 'the shell exited',
-  user_exit: 'ended by a user',
-  timeout: 'nobody was watching it',
-  connector_disconnected: 'the device disconnected',
-  device_removed: 'the device was removed',
-  shutdown: 'the relay restarted',
-  pty_error: 'the device could not start a shell',
-  access_revoked: 'the access of the person who started it ended',
-};
-
-export function endReason(reason) {
-  return END_REASONS[reason] ?? (reason || 'ended');
+/**
+ * Why a session ended, as a sentence's end: "This session has ended: …". `end` has the
+ * relay's `reason` and, where known, the shell's exit `status`, who ended it (`by`) and the
+ * `device` name.
+ */
+export function endReason({ reason, status, by, device }) {
+  const connector = device ? `the connector on ${device}` : 'the device’s connector';
+  switch (reason) {
+    case 'exit': return Number.isInteger(status) ? `the shell exited with status ${status}` : 'the shell exited';
+    case 'user_exit': return by ? `${by} ended it` : 'someone ended it';
+    case 'timeout': return 'nobody had it open for the grace period (10 minutes unless the relay says otherwise)';
+    case 'shutdown': return `${connector} was stopped, and the shell with it`;
+    case 'connector_disconnected': return `${connector} went away and came back without this shell (it was killed or restarted)`;
+    case 'device_removed': return 'the device was deleted or paired again';
+    case 'access_revoked': return 'the access of the person who started it ended';
+    case 'pty_error': return 'the device could not start a shell';
+    default: return reason || 'ended';
+  }
 }

@@ -298,13 +298,15 @@ test('flow control: a flood pauses the session instead of freezing the tab', asy
   await waitForRow(page, /^alive-2$/);
 });
 
-test('the device going away: offline banner, then the ended session', async () => {
+test('the connector killed: the pill and banner say the device is offline, then why the session ended', async () => {
   await box.kill('SIGKILL');
   await page.locator('.term-banner', { hasText: 'test-box is offline' }).waitFor();
   await page.locator('.toast', { hasText: 'test-box is offline' }).waitFor();
+  await connection(page).filter({ hasText: 'Device offline' }).waitFor();
+  assert.equal(await page.locator('.term-banner', { hasText: 'keeps running' }).count(), 0, 'no promise the shell lives');
   box.start();
   // The new connector has no shells from before, so the relay ends the old session.
-  const banner = page.locator('.term-banner', { hasText: 'This session has ended: the device disconnected.' });
+  const banner = page.locator('.term-banner', { hasText: 'This session has ended: the connector on test-box went away and came back without this shell' });
   await banner.waitFor();
   const again = banner.getByRole('button', { name: 'Start a new session', disabled: false });
   await again.waitFor();
@@ -320,7 +322,7 @@ test('ending the session', async () => {
   const answered = page.waitForResponse((r) => r.url().endsWith('/functions/v1/end-session'));
   await page.getByRole('dialog').getByRole('button', { name: 'End session' }).click();
   assert.equal((await answered).status(), 200);
-  await page.locator('.term-banner', { hasText: 'This session has ended: ended by a user.' }).waitFor();
+  await page.locator('.term-banner', { hasText: `This session has ended: ${EMAIL} ended it.` }).waitFor();
   await connection(page).filter({ hasText: 'Ended' }).waitFor();
 });
 
@@ -333,9 +335,9 @@ test('session history with filters', async () => {
   await page.getByLabel('Status').selectOption('active');
   await page.getByText('None match these filters.').waitFor();
   await page.getByLabel('Status').selectOption('ended');
-  await rows.filter({ hasText: 'ended by a user' }).waitFor();
+  await rows.filter({ hasText: `${EMAIL} ended it` }).waitFor();
   await page.getByLabel('Device').selectOption({ label: 'test-box' });
-  await rows.filter({ hasText: 'the device disconnected' }).waitFor();
+  await rows.filter({ hasText: 'came back without this shell' }).waitFor();
   assert.equal(await rows.count(), 2);
 });
 
@@ -374,6 +376,55 @@ test('on a phone: menu, and the extra keys under the terminal', async () => {
   await p.screenshot({ path: join(ARTIFACTS, 'terminal-phone.png') });
   await phone.close();
   assert.deepEqual(phoneProblems, []);
+});
+
+/** Opens a new session on test-box from its project page; resolves once its shell is ready. */
+async function newSession() {
+  await page.goto(deviceUrl);
+  await page.getByRole('button', { name: 'Connect to test-box' }).click();
+  await page.waitForURL(/\/terminal\//);
+  await connection(page).filter({ hasText: /^Connected$/ }).waitFor();
+  await waitForRow(page, PROMPT);
+}
+
+const ended = (text) => page.locator('.term-banner', { hasText: `This session has ended: ${text}` }).waitFor();
+
+test('a relay restart: the page says so, comes back by itself, and the shell carries on', async () => {
+  await newSession();
+  await run(page, 'export MARK=before-$((1+1))');
+  await relay.restart();
+  await page.locator('.term-banner', { hasText: 'The relay is restarting' }).waitFor();
+  await connection(page).filter({ hasText: /^Connected$/ }).waitFor({ timeout: 30_000 });
+  await page.locator('.term-banner', { hasText: 'The relay is restarting' }).waitFor({ state: 'hidden' });
+  await run(page, 'echo still-$MARK');
+  await waitForRow(page, /^still-before-2$/);
+  // The event stream was cut mid-chunk and reconnected while the relay was down; the
+  // browser says so in the console.
+  problems.splice(0, problems.length, ...problems.filter((p) => !/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING|WebSocket connection to/.test(p)));
+});
+
+test('a shell that exits says its status', async () => {
+  await run(page, 'exit 3');
+  await ended('the shell exited with status 3.');
+  await connection(page).filter({ hasText: 'Ended' }).waitFor();
+});
+
+test('a connector stopped by its service manager says so', async () => {
+  await newSession();
+  await box.kill('SIGTERM');
+  await ended('the connector on test-box was stopped, and the shell with it.');
+  box.start();
+});
+
+test('a deleted device says so', async () => {
+  await newSession();
+  const terminal = page.url();
+  const ownerToken = (await call(relay, 'POST', '/auth/v1/token?grant_type=password', { body: { email: EMAIL, password: PASSWORD } })).body.access_token;
+  const deviceId = terminal.split('/terminal/')[1].split('/')[0];
+  assert.equal((await call(relay, 'DELETE', `/api/v1/devices/${deviceId}`, { token: ownerToken })).status, 204);
+  await ended('the device was deleted or paired again.');
+  // The page asks about the device it no longer finds: expected here.
+  problems.splice(0, problems.length, ...problems.filter((p) => !/HTTP 404: GET .*\/api\/v1\/devices\//.test(p)));
 });
 
 test('no console errors, no failed requests', () => {

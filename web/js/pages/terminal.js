@@ -7,6 +7,7 @@ import { h, replace } from '../dom.js';
 import { get, post, seg } from '../api.js';
 import * as events from '../events.js';
 import { openTerminal } from '../connect.js';
+import { currentUser } from '../auth.js';
 import { endReason } from '../format.js';
 import { createTerminal, MissingAssets } from '../terminal/xterm.js';
 import { SessionLink } from '../terminal/link.js';
@@ -90,7 +91,7 @@ export async function render(main, { params, signal }) {
       confirm: () => post('/functions/v1/end-session', { session_id: sessionId }),
     });
     // The relay tells the socket too; if ours is down, say it here.
-    if (ended && !link.stopped) link.finish('ended', { reason: 'user_exit' });
+    if (ended && !link.stopped) link.finish('ended', { reason: 'user_exit', by: currentUser()?.email });
   }, 'Close the shell for good');
 
   // --- the link to the relay -------------------------------------------------------------
@@ -101,7 +102,14 @@ export async function render(main, { params, signal }) {
   const showState = (s, detail = {}) => {
     clearInterval(countdown);
     if (s === 'connecting') setStatus(state, 'connecting', 'Connecting…');
-    if (s === 'connected') setStatus(state, 'connected', 'Connected');
+    if (s === 'connected') {
+      hideBanner('restarting');
+      if (deviceOnline) setStatus(state, 'connected', 'Connected');
+      else setStatus(state, 'waiting', 'Device offline');
+    }
+    if (s === 'restarting') {
+      showBanner('warn', 'restarting', 'The relay is restarting. This page reconnects by itself; the shell keeps running on the device meanwhile.');
+    }
     if (s === 'waiting') {
       const tick = () => setStatus(state, 'waiting', `Reconnecting in ${Math.max(0, Math.ceil((detail.at - Date.now()) / 1000))} s`);
       tick();
@@ -119,7 +127,7 @@ export async function render(main, { params, signal }) {
       const again = h('button', { type: 'button', class: 'btn btn-sm btn-primary', disabled: !deviceOnline, onclick: (e) => openTerminal(deviceId, e.currentTarget) }, 'Start a new session');
       const text = detail.reason === 'unavailable'
         ? 'This session is not available: it has ended, or its device is not in one of your projects.'
-        : `This session has ended: ${endReason(detail.reason)}.`;
+        : `This session has ended: ${endReason({ ...detail, device: device.name })}.`;
       showBanner('danger', 'ended', text, again,
         h('a', { class: 'btn btn-sm', href: back.getAttribute('href') }, 'Back'));
     }
@@ -151,9 +159,11 @@ export async function render(main, { params, signal }) {
     }
     if (deviceOnline) {
       hideBanner('offline');
-      if (state.dataset.status === 'waiting') link.connect();
+      if (link.authed) setStatus(state, 'connected', 'Connected');
+      else if (state.dataset.status === 'waiting') link.connect();
     } else {
-      showBanner('warn', 'offline', `${device.name} is offline. The shell keeps running there while the relay waits for it (up to 10 minutes); this page carries on when it is back.`);
+      if (link.authed) setStatus(state, 'waiting', 'Device offline');
+      showBanner('warn', 'offline', `${device.name} is offline. If its connector comes back with this shell (within 10 minutes), the session carries on here; if the connector was stopped or killed, the shell is gone and the session ends.`);
     }
   };
   link = new SessionLink({
@@ -166,7 +176,11 @@ export async function render(main, { params, signal }) {
       latency: (ms) => { latency.textContent = `${ms} ms`; },
       device: showDevice,
       dropped: (n) => toast(`${n} bytes of output were lost while disconnected.`, { kind: 'warn' }),
-      error: (d) => CLOSING_ERRORS.has(d.code) || toast(d.message, { kind: d.code === 'device_offline' || d.code === 'busy' ? 'warn' : 'error' }),
+      error: (d) => {
+        // The offline banner already says input cannot reach the device.
+        if (CLOSING_ERRORS.has(d.code) || (d.code === 'device_offline' && !deviceOnline)) return;
+        toast(d.message, { kind: d.code === 'device_offline' || d.code === 'busy' ? 'warn' : 'error' });
+      },
       viewer: (joined, who) => {
         if (joined === others.has(who.user_id)) return;
         if (joined) others.set(who.user_id, who.email);

@@ -19,7 +19,8 @@ const STABLE = 30_000;
 
 /**
  * `on`: state(name, detail) with 'connecting' | 'connected' | 'waiting' {at} | 'ended'
- * {reason} | 'failed' {message, code} | 'join' {message}; output(bytes, history) (history:
+ * {reason, status, by} | 'failed' {message, code} | 'join' {message} | 'restarting' (the
+ * relay is restarting; it reconnects by itself); output(bytes, history) (history:
  * replayed to a fresh page, already seen once); latency(ms); device(status); dropped(bytes);
  * error({message, code}); authOk(data); viewer(joined, {user_id, email}).
  */
@@ -116,7 +117,7 @@ export class SessionLink {
         this.history = false;
         break;
       case 'session_end':
-        this.finish('ended', { reason: d.reason ?? '' });
+        this.finish('ended', { reason: d.reason ?? '', status: d.status, by: d.by });
         break;
       case 'device_status':
         this.on.device(d.status);
@@ -167,6 +168,9 @@ export class SessionLink {
         this.stopped = true;
         this.on.state('join', { message: said?.message ?? 'This session was started by someone else.' });
         return;
+      case 1012: // the relay is restarting: come back once it is up again
+        this.on.state('restarting');
+        break;
       case 4008: // we fell too far behind: come back at once and resume from our offset
       case 1006: // a working link cut without a word: the same, once
         if (wasUp || code === 4008) {

@@ -20,23 +20,30 @@ export function binary(envName, fallback, what) {
 export async function startRelay(env = {}) {
   const bin = binary('RELAY_BIN', 'target/debug/privaclaw-relay', 'The relay binary');
   const dataDir = mkdtempSync(join(tmpdir(), 'privaclaw-web-test-'));
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir], {
-    env: { ...process.env, RUST_LOG: 'warn', LOGIN_RATE: '1000', SIGNUP_RATE: '1000', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  let child;
   let stdout = '';
   let stderr = '';
   const waiters = new Set();
-  child.stdout.setEncoding('utf8').on('data', (chunk) => {
-    stdout += chunk;
-    for (const w of waiters) w();
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk) => { stderr += chunk; });
+  const run = (listen) => {
+    child = spawn(bin, ['--listen', listen, '--data-dir', dataDir], {
+      env: { ...process.env, RUST_LOG: 'warn', LOGIN_RATE: '1000', SIGNUP_RATE: '1000', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.setEncoding('utf8').on('data', (chunk) => {
+      stdout += chunk;
+      for (const w of waiters) w();
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk) => { stderr += chunk; });
+  };
+  const stopped = () => {
+    child.kill('SIGTERM');
+    return new Promise((done) => (child.exitCode !== null ? done() : child.once('exit', done)));
+  };
 
-  /** Resolves with the first match of `re` in the relay's stdout, now or later. */
-  const waitFor = (re, timeoutMs = 15_000) => new Promise((ok, fail) => {
+  /** Resolves with the first match of `re` in the relay's stdout since `from`, now or later. */
+  const waitFor = (re, timeoutMs = 15_000, from = 0) => new Promise((ok, fail) => {
     const check = () => {
-      const m = re.exec(stdout);
+      const m = re.exec(stdout.slice(from));
       if (!m) return;
       waiters.delete(check);
       clearTimeout(timer);
@@ -51,14 +58,22 @@ export async function startRelay(env = {}) {
     check();
   });
 
-  const [, url] = await waitFor(/privaclaw-relay listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  const listening = /privaclaw-relay listening on (http:\/\/127\.0\.0\.1:\d+)/;
+  run('127.0.0.1:0');
+  const [, url] = await waitFor(listening);
   return {
     url,
     dataDir,
     waitFor,
+    /** Stops the relay as a service manager would (SIGTERM) and starts it again, same port and data. */
+    async restart() {
+      await stopped();
+      const from = stdout.length;
+      run(url.replace('http://', ''));
+      await waitFor(listening, 15_000, from);
+    },
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((done) => (child.exitCode !== null ? done() : child.once('exit', done)));
+      await stopped();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
