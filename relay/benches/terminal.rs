@@ -491,6 +491,7 @@ impl Bench {
                     Got::Output(_) => f = f.or(Some(t0.elapsed())),
                     Got::Other(v) if v["type"] == "auth_ok" => a = Some(t0.elapsed()),
                     Got::Other(v) if v["type"] == "session_started" => s = Some(t0.elapsed()),
+                    Got::Other(v) if v["type"] == "device_status" => {}
                     Got::Other(v) => panic!("unexpected frame during set-up: {v}"),
                     Got::Closed => panic!("socket closed during set-up"),
                 }

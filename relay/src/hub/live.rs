@@ -214,6 +214,11 @@ impl Live {
             replay.offset += std::mem::take(&mut replay.cut);
         }
         out.send(first(&replay));
+        // Whether the device is there right now: a page that reconnected may have missed it
+        // going away or coming back.
+        let status = if st.link.is_some() { "online" } else { "offline" };
+        let d = privaclaw_proto::DeviceStatus { device_id: self.device_id.clone(), status: status.into() };
+        out.send(encode(kind::DEVICE_STATUS, Some(&d)));
         for f in replay.frames {
             out.send(f);
         }
@@ -464,7 +469,7 @@ mod tests {
         assert_eq!(sent.len(), 1);
         assert!(sent[0].contains("\"pause\"") && sent[0].contains("\"s\""));
         // The browser reads everything: below LOW, so the next check resumes.
-        assert_eq!(kinds(&mut b_in).len(), 2);
+        assert_eq!(kinds(&mut b_in).len(), 3, "auth_ok, device_status, output");
         live.drained();
         assert!(!live.is_paused());
         assert!(kinds(&mut link_in)[0].contains("\"resume\""));
@@ -497,7 +502,8 @@ mod tests {
         let (b, mut b_in) = channel();
         live.attach(1, who("owner", false), b, |r| Utf8Bytes::from(format!("auth_ok@{}", r.offset)), Some(0));
         live.output(Utf8Bytes::from_static("two"), 3);
-        assert_eq!(kinds(&mut b_in), vec!["auth_ok@0", "one", "two"]);
+        let offline = r#"{"type":"device_status","data":{"device_id":"d","status":"offline"}}"#;
+        assert_eq!(kinds(&mut b_in), vec!["auth_ok@0", offline, "one", "two"]);
     }
 
     fn stdout(text: &str) -> (Utf8Bytes, u64) {
@@ -545,7 +551,7 @@ mod tests {
         fresh.attach(1, who("owner", false), b, |r| Utf8Bytes::from(format!("at {}", r.offset)), Some(8));
         let got = kinds(&mut b_in);
         assert_eq!(got[0], "at 8", "the browser had 8 bytes; the replay's one frame (6..10) is cut");
-        assert_eq!(text_of(&got[1..]), "89");
+        assert_eq!(text_of(&got[2..]), "89");
         let (b, mut b_in) = channel();
         fresh.attach(2, who("owner", false), b, |r| Utf8Bytes::from(format!("at {}", r.offset)), Some(6));
         assert_eq!(text_of(&kinds(&mut b_in)), "6789");

@@ -330,6 +330,7 @@ impl Relay {
         b.send(json!({"type": "auth", "data": {"token": user.token, "session_id": session, "device_id": device}}))
             .await;
         b.expect("auth_ok").await;
+        b.expect("device_status").await;
         b
     }
 
@@ -338,6 +339,7 @@ impl Relay {
         let mut b = Ws::open(&format!("{}/session", self.ws)).await;
         b.send(json!({"type": "auth", "data": {"token": user.token, "session_id": session, "join": true}})).await;
         b.expect("auth_ok").await;
+        b.expect("device_status").await;
         b
     }
 
