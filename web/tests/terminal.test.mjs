@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startRelay, call, ROOT } from './support/relay.mjs';
 import { connector } from './support/connector.mjs';
 import { launch, watch } from './support/browser.mjs';
-import { signIn, addMember, connection, shownSize, waitForRow, run, search } from './support/ui.mjs';
+import { signIn, addMember, connection, shownSize, waitForRow, run, search, glyphInk } from './support/ui.mjs';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const EMAIL = 'owner@example.com';
@@ -169,6 +169,20 @@ test('open the terminal: sized from the first frame, output, search', async () =
   // xterm reports (ESC[6n, read back by the shell) is in column 4.
   await run(page, "printf '\\U0001F600|\\033[6n'; read -rs -d R pos; echo; echo col=${pos#*;}");
   await waitForRow(page, /^col=4$/);
+});
+
+/** Asserts `_`, `g` and `|`, printed in the terminal, are drawn whole: nothing clipped. */
+async function glyphsWhole(p) {
+  await run(p, "printf '%s\\n' '_g|'");
+  const [under, g, bar] = await glyphInk(p, '_g|');
+  assert.ok(under, 'the underscore is drawn at all');
+  assert.ok(under.top > 0.6, `the underscore sits low in its cell: ${JSON.stringify(under)}`);
+  assert.ok(g && g.bottom > 0.7, `the descender of g is drawn: ${JSON.stringify(g)}`);
+  assert.ok(bar && bar.top < 0.35 && bar.bottom > 0.7, `the bar spans its cell: ${JSON.stringify(bar)}`);
+}
+
+test('underscores, descenders and bars are drawn whole (14 px)', async () => {
+  await glyphsWhole(page);
 });
 
 test('resizing the window resizes the PTY', async () => {
@@ -363,6 +377,7 @@ test('on a phone: menu, and the extra keys under the terminal', async () => {
   await p.getByRole('button', { name: 'Connect to test-box' }).tap();
   await connection(p).filter({ hasText: /^Connected$/ }).waitFor();
   await waitForRow(p, PROMPT);
+  await glyphsWhole(p); // at the phone's 13 px
   await run(p, 'echo phone-$((5+5))');
   await waitForRow(p, /^phone-10$/);
   const keys = p.getByRole('toolbar', { name: 'Extra keys' });
@@ -391,7 +406,8 @@ const ended = (text) => page.locator('.term-banner', { hasText: `This session ha
 
 test('a relay restart: the page says so, comes back by itself, and the shell carries on', async () => {
   await newSession();
-  await run(page, 'export MARK=before-$((1+1))');
+  await run(page, 'export MARK=before-$((1+1)); echo marked-$MARK');
+  await waitForRow(page, /^marked-before-2$/);
   await relay.restart();
   await page.locator('.term-banner', { hasText: 'The relay is restarting' }).waitFor();
   await connection(page).filter({ hasText: /^Connected$/ }).waitFor({ timeout: 30_000 });

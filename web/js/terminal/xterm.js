@@ -52,6 +52,9 @@ export async function createTerminal(host) {
     scrollback: 10_000,
     fontFamily: getComputedStyle(document.documentElement).getPropertyValue('--mono'),
     fontSize: small ? 13 : 14,
+    // Rows exactly as tall as the font clip what hangs below the baseline (DejaVu Sans Mono
+    // at 14 px loses every underscore); a little room keeps `_` and `g` whole.
+    lineHeight: 1.15,
     theme: THEME,
     macOptionIsMeta: true,
   });

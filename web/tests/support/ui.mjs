@@ -1,5 +1,6 @@
 // Steps a person takes in the app, shared by the browser tests: signing in through the form,
-// and reading and typing into the terminal the way the page renders it.
+// and reading, seeing and typing into the terminal the way the page renders it.
+import { readPng } from './png.mjs';
 
 /** Makes `memberToken`'s account a member: the owner invites, the member opens the link. */
 export async function addMember(relay, call, ownerToken, projectId, email, memberToken) {
@@ -40,6 +41,40 @@ export async function waitForRow(page, re, { count = 1, timeout = 15_000 } = {})
   const row = rows(page, re).nth(count - 1);
   await row.waitFor({ timeout });
   return re.exec((await row.textContent()).replace(/\s+/g, ' ').trim());
+}
+
+/**
+ * Where each glyph of the terminal row showing exactly `text` has ink, from a screenshot of
+ * that row: for glyph i, `{ top, bottom }` — the first and last pixel rows with ink, as
+ * fractions of the row's height — or null where the cell is blank.
+ */
+export async function glyphInk(page, text) {
+  const escaped = text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await waitForRow(page, new RegExp(`^${escaped}$`));
+  const box = await page.evaluate((t) => {
+    const span = [...document.querySelectorAll('.xterm-rows > div > span')].find((s) => s.textContent.startsWith(t));
+    const row = span.parentElement.getBoundingClientRect();
+    const r = span.getBoundingClientRect();
+    return { x: r.left, y: row.top, cell: r.width / span.textContent.length, height: row.height };
+  }, text);
+  const shot = readPng(await page.screenshot({
+    clip: { x: box.x, y: box.y, width: box.cell * text.length, height: box.height },
+  }));
+  const scale = shot.height / box.height;
+  return [...text].map((_, i) => {
+    let top = null;
+    let bottom = null;
+    for (let y = 0; y < shot.height; y++) {
+      for (let x = Math.floor(i * box.cell * scale); x < Math.floor((i + 1) * box.cell * scale); x++) {
+        const [r, g, b] = shot.at(x, y);
+        if (r + g + b > 240) {
+          top ??= y;
+          bottom = y;
+        }
+      }
+    }
+    return top === null ? null : { top: top / shot.height, bottom: (bottom + 1) / shot.height };
+  });
 }
 
 /** Types a command into the focused terminal and presses Enter. */
