@@ -28,7 +28,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web").canonicalize().expect("web/ exists");
+    // At run time, not env!(): the same compiled build script may serve another checkout (a
+    // fresh clone built with a shared target directory, as scripts/test-plain-build does).
+    let manifest = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let web = Path::new(&manifest).join("../web").canonicalize().expect("web/ exists");
     println!("cargo:rerun-if-changed={}", web.display());
     let mut files = Vec::new();
     walk(&web, &mut files);
