@@ -97,3 +97,17 @@ async fn oversized_bodies_are_refused() {
     let (s, v) = relay.call("POST", "/auth/v1/signup", None, Some(big)).await;
     assert_eq!((s, v["error"].as_str()), (413, Some("too_large")));
 }
+
+#[tokio::test]
+async fn a_device_may_be_added_as_an_ai_node_before_it_connects() {
+    let relay = Relay::start().await;
+    let owner = relay.signup("nodes@example.com").await;
+    let project = relay.project(&owner, "p").await;
+    let path = format!("/api/v1/projects/{project}/devices");
+    let (s, d) = relay.post(&path, &owner.token, json!({"name": "claw", "kind": "openclaw"})).await;
+    assert_eq!((s, d["kind"].as_str()), (201, Some("openclaw")));
+    let (s, d) = relay.post(&path, &owner.token, json!({"name": "box"})).await;
+    assert_eq!((s, d["kind"].as_str()), (201, Some("connector")), "a terminal connector by default");
+    let (s, v) = relay.post(&path, &owner.token, json!({"name": "x", "kind": "toaster"})).await;
+    assert_eq!((s, v["error"].as_str()), (400, Some("invalid_kind")));
+}

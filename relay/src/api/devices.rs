@@ -8,7 +8,9 @@ use super::{NameBody, member_of, name, owner_of};
 use crate::app::App;
 use crate::auth::secrets;
 use crate::store::{Device, Role, now_unix};
+use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -29,6 +31,32 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     let delete = one.and(warp::path::end()).and(warp::delete()).and(with(app)).and(user(app)).then(delete);
     let code = one.and(warp::path!("pairing-code")).and(warp::post()).and(with(app)).and(user(app)).then(regenerate);
     any_of!(list, create, get, patch, delete, code)
+}
+
+/// `{"name": "…", "kind": "…"}`: a new device.
+#[derive(Deserialize, ToSchema)]
+pub struct NewDevice {
+    /// 1–100 characters, not only spaces, no control characters; trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
+    pub name: String,
+    /// What it is until it connects and says so itself: `connector` (the default) or
+    /// `openclaw`, an AI node (the AI-nodes page lists it, the project page offers no terminal).
+    #[schema(value_type = Option<DeviceKind>)]
+    pub kind: Option<String>,
+}
+
+/// The kinds a new device may be given.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only: the kind travels as a string
+pub enum DeviceKind {
+    #[schema(rename = "connector")]
+    Connector,
+    #[schema(rename = "openclaw")]
+    Openclaw,
 }
 
 /// The device if the caller is in its project (404 otherwise), and their role.
@@ -70,14 +98,21 @@ pub(super) async fn list(project_id: String, app: Arc<App>, who: AuthUser) -> Ap
     Ok(warp::reply::json(&devices).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/projects/{id}/devices", tag = "devices", security(("bearer" = [])), request_body = NameBody,
+#[utoipa::path(post, path = "/api/v1/projects/{id}/devices", tag = "devices", security(("bearer" = [])), request_body = NewDevice,
     params(("id" = String, Path, description = "Project id")),
     responses((status = 201, description = "The device, with its one-time `pairing_code`", body = Device),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 429, description = "The project has as many devices as this relay allows", body = ErrorBody)))]
-pub(super) async fn create(project_id: String, app: Arc<App>, who: AuthUser, body: NameBody) -> ApiResult<Response> {
+pub(super) async fn create(project_id: String, app: Arc<App>, who: AuthUser, body: NewDevice) -> ApiResult<Response> {
     owner_of(&app, &project_id, &who, "add devices").await?;
     let n = name(&body.name, "device")?;
+    let kind = match body.kind.as_deref() {
+        None | Some("connector") => "connector",
+        Some("openclaw") => "openclaw",
+        Some(_) => {
+            return Err(ApiError::bad_request("invalid_kind", "kind must be connector or openclaw (an AI node)."));
+        }
+    };
     let devices = app.db.count_devices(&project_id).await?;
     let max = app.config.limits.max_devices_per_project;
     super::room_for(
@@ -89,7 +124,7 @@ pub(super) async fn create(project_id: String, app: Arc<App>, who: AuthUser, bod
     )?;
     let device = with_new_code(&app, |code, exp| {
         let (app, project_id, n) = (app.clone(), project_id.clone(), n.clone());
-        async move { app.db.create_device(&project_id, &n, &code, exp).await }
+        async move { app.db.create_device(&project_id, &n, kind, &code, exp).await }
     })
     .await?;
     app.events.project(

@@ -54,19 +54,29 @@ impl Device {
 }
 
 impl Db {
-    pub async fn create_device(&self, project_id: &str, name: &str, code: &str, code_expires: i64) -> DbResult<Device> {
+    /// A new device of `kind` (`connector`, or `openclaw` for an AI node added before it has
+    /// connected; a connecting device says its kind itself).
+    pub async fn create_device(
+        &self,
+        project_id: &str,
+        name: &str,
+        kind: &str,
+        code: &str,
+        code_expires: i64,
+    ) -> DbResult<Device> {
         let id = new_id();
         let now = now_iso();
         sqlx::query(
             "INSERT INTO devices (id, name, project_id, status, paired, pairing_code, pairing_code_expires_at,
                                   kind, created_at, updated_at)
-             VALUES ($1, $2, $3, 'offline', 0, $4, $5, 'connector', $6, $6)",
+             VALUES ($1, $2, $3, 'offline', 0, $4, $5, $6, $7, $7)",
         )
         .bind(&id)
         .bind(name)
         .bind(project_id)
         .bind(code)
         .bind(code_expires)
+        .bind(kind)
         .bind(&now)
         .execute(&self.pool)
         .await?;
