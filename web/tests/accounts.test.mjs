@@ -160,6 +160,12 @@ test('devices: a new pairing code replaces the old one, with the relay’s downl
   const code = (await dialog.locator('.pairing-code').textContent()).trim();
   assert.notEqual(code, oldCode);
   const link = dialog.getByRole('list', { name: 'Connector downloads' }).getByRole('link', { name: 'linux-armv7' });
+  await link.waitFor();
+  // A Linux build is served: the Linux one-liner is offered (not the Windows one).
+  assert.deepEqual(await dialog.locator('pre').allTextContents(), [
+    `curl -fsSL ${relay.url}/install.sh | sh -s -- --pair ${code}`,
+    `relay-connector --pair ${code} --api ${relay.url}/functions/v1\nrelay-connector`,
+  ]);
   const sha256 = createHash('sha256').update(build).digest('hex');
   await dialog.getByText(sha256).waitFor();
   const href = await link.getAttribute('href');
@@ -242,7 +248,8 @@ test('someone given an invitation link signs up from it and joins', async () => 
   await late.waitForURL((u) => u.pathname === '/invite' && u.search === '');
   await late.getByText(`${OWNER} invited you to join the project Shared`).waitFor();
   await late.getByRole('link', { name: 'Create an account' }).click();
-  await late.getByLabel('Email').fill('late@example.com');
+  await late.getByRole('tab', { name: 'Sign up', selected: true }).waitFor();
+  assert.equal(await late.getByLabel('Email').inputValue(), 'late@example.com', 'the invited address is filled in');
   await late.getByLabel('Password').fill(PASSWORD);
   await late.getByRole('button', { name: 'Create account' }).click();
   await late.getByRole('button', { name: 'Join as late@example.com' }).click();

@@ -74,6 +74,8 @@ test('sign up and create a project', async () => {
 test('Add node: the three settings, once, with copy buttons', async () => {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'AI nodes' }).click();
   await page.getByRole('heading', { name: 'No nodes yet' }).waitFor();
+  // The empty state takes the page's width: no blank list column beside it.
+  assert.equal(await page.locator('.split > nav').isVisible(), false);
   await page.getByRole('button', { name: 'Add node' }).first().click();
   const form = page.getByRole('dialog', { name: 'Add a node' });
   assert.equal(await form.getByLabel('Project').locator('option:checked').textContent(), 'Lab');
@@ -100,6 +102,16 @@ test('Add node: the three settings, once, with copy buttons', async () => {
   const nodes = page.getByRole('list', { name: 'Nodes' });
   await nodes.getByRole('button', { name: /claw-one.*Offline/ }).waitFor();
   assert.equal(new URL(page.url()).searchParams.get('node'), values.NODE_ID);
+  // It is a node before it ever connects: still listed after a reload elsewhere, and its
+  // project offers no terminal on it.
+  const other = await page.context().newPage();
+  await other.goto('/skill/privaclaw');
+  await other.getByRole('list', { name: 'Nodes' }).getByRole('button', { name: /claw-one.*Offline/ }).waitFor();
+  await other.goto('/projects');
+  await other.getByRole('link', { name: /Lab/ }).click();
+  await other.locator('li[data-device-id]', { hasText: 'claw-one' }).waitFor();
+  assert.equal(await other.getByRole('button', { name: 'Connect to claw-one' }).count(), 0);
+  await other.close();
 
   await page.evaluate(() => { window.sameDocument = true; });
   node = await openclawNode(values);

@@ -98,18 +98,15 @@ test('add a device: pairing code, exact commands, copy buttons', async () => {
   const dialog = page.getByRole('dialog', { name: 'Pair “test-box”' });
   const code = (await dialog.locator('.pairing-code').textContent()).trim();
   assert.match(code, /^[A-HJ-NP-Z2-9]{6}$/);
-  const blocks = await dialog.locator('pre').allTextContents();
-  const install = `curl -fsSL ${relay.url}/install.sh | sh -s -- --pair ${code}`;
-  assert.deepEqual(blocks, [
-    install,
-    `& ([scriptblock]::Create((irm ${relay.url}/install.ps1))) -Pair ${code}`,
-    `relay-connector --pair ${code} --api ${relay.url}/functions/v1 --name test-box\nrelay-connector`,
-  ]);
-  // No builds in this relay's dist directory yet: it says how to add them.
-  await dialog.getByText('This relay has no connector downloads yet').waitFor();
-  await dialog.getByRole('button', { name: /^Copy: Install/ }).click();
+  // No builds in this relay's dist directory: no one-line installer (it would 404), but how
+  // to get them, and pairing by hand, which keeps the device's name.
+  await dialog.getByText('This relay has no connector downloads, so there is no one-line installer').waitFor();
+  const manual = `relay-connector --pair ${code} --api ${relay.url}/functions/v1\nrelay-connector`;
+  assert.deepEqual(await dialog.locator('pre').allTextContents(), [manual]);
+  assert.equal(await dialog.locator('pre').evaluate((e) => getComputedStyle(e).whiteSpace), 'pre', 'commands never wrap');
+  await dialog.getByRole('button', { name: /^Copy: Or pair/ }).click();
   await dialog.getByText('Copied').waitFor();
-  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), install);
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), manual);
 
   await page.evaluate(() => { window.sameDocument = true; });
   await box.pair(code);

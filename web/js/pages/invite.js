@@ -42,11 +42,12 @@ export async function render(main, { query, signal }) {
   const user = currentUser();
   if (!user) {
     const next = encodeURIComponent('/invite');
+    const email = encodeURIComponent(invitation.email);
     page(what,
       h('p', { class: 'muted' }, 'Sign in, or create an account, to join it.'),
       h('div', { class: 'form-actions' },
-        h('a', { class: 'btn', href: `/auth?next=${next}` }, 'Sign in'),
-        h('a', { class: 'btn btn-primary', href: `/auth?mode=signup&next=${next}` }, 'Create an account')));
+        h('a', { class: 'btn', href: `/auth?next=${next}&email=${email}` }, 'Sign in'),
+        h('a', { class: 'btn btn-primary', href: `/auth?mode=signup&next=${next}&email=${email}` }, 'Create an account')));
     return;
   }
   const join = h('button', {

@@ -47,7 +47,8 @@ export function render(main, { query }) {
   show(MODES.some(([m]) => m === query.get('mode')) ? query.get('mode') : 'signin');
 }
 
-const email = () => field({ label: 'Email', name: 'email', type: 'email', required: true, autocomplete: 'email' });
+// `?email=` fills the address in (an invitation link's page sends it).
+const email = () => field({ label: 'Email', name: 'email', type: 'email', required: true, autocomplete: 'email', value: new URLSearchParams(location.search).get('email') ?? '' });
 
 const FORMS = {
   signin: ({ next, show }) => onSubmit(

@@ -22,8 +22,6 @@ export async function render(main, { query, signal }) {
   const view = h('div', null, loading());
   const items = new Map();
   const panels = new Map();
-  // Nodes added here that have not connected yet: only this page knows they are nodes.
-  const added = new Set();
   let nodes = new Map();
   let projects = [];
   let selected = query.get('node');
@@ -57,7 +55,7 @@ export async function render(main, { query, signal }) {
   const load = async () => {
     const before = nodes;
     const since = heard;
-    ({ nodes, projects } = await loadNodes({ added, signal }));
+    ({ nodes, projects } = await loadNodes({ signal }));
     for (const [key, node] of nodes) {
       const news = node.device && statuses.get(node.device.id);
       if (news?.at > since) {
@@ -95,7 +93,6 @@ export async function render(main, { query, signal }) {
   }
   async function add() {
     await addNode(projects, async (deviceId) => {
-      added.add(deviceId);
       await reload();
       select(deviceId);
     });

@@ -39,7 +39,8 @@ export async function addNode(projects, created) {
     ],
     submitLabel: 'Add and show its settings',
     submit: async ({ project_id: projectId, name }) => {
-      const device = await post(`/api/v1/projects/${seg(projectId)}/devices`, { name });
+      // An AI node from the start: listed here and not offered as a terminal before it connects.
+      const device = await post(`/api/v1/projects/${seg(projectId)}/devices`, { name, kind: 'openclaw' });
       try {
         return { name: device.name, ...await pair(device.pairing_code) };
       } catch (e) {

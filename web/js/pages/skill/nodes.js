@@ -1,9 +1,10 @@
 // Which nodes the AI-node page shows. A node is a device of one of the person's projects
 // (node id = device id), so they come from three places, matched by device id: the devices
 // that said they are nodes when they connected (their `kind`), the relay's list of what is
-// connected now (`relay-nodes`), and the person's saved skill configurations — plus devices
-// added as nodes on this page that have not connected yet. A configuration whose node id is
-// no device of theirs is listed on its own (it can be edited, not commanded).
+// connected now (`relay-nodes`), and the person's saved skill configurations; a node added on
+// this page is a device of kind `openclaw` from the start, before it ever connects. A
+// configuration whose node id is no device of theirs is listed on its own (it can be edited,
+// not commanded).
 import { get, seg } from '../../api.js';
 import { remember } from '../../names.js';
 
@@ -19,7 +20,7 @@ export function healthOf(report) {
  * `{ key, name, device?, project?, config?, online, health }` and key the device id (or the
  * configuration id for a configuration of no device), sorted by name.
  */
-export async function loadNodes({ added, signal }) {
+export async function loadNodes({ signal }) {
   const [projects, configs, connected] = await Promise.all([
     get('/api/v1/projects', { signal }),
     get('/api/v1/skill-configs?skill_slug=privaclaw', { signal }),
@@ -52,7 +53,7 @@ export async function loadNodes({ added, signal }) {
     entries.push(entry(found ? found.device.id : config.id, found, config));
   }
   for (const [id, found] of devices) {
-    const isNode = found.device.kind !== 'connector' || live.get(id)?.kind === 'node' || added.has(id);
+    const isNode = found.device.kind !== 'connector' || live.get(id)?.kind === 'node';
     if (isNode && !configured.has(id)) entries.push(entry(id, found, null));
   }
   entries.sort((a, b) => a.name.localeCompare(b.name) || a.key.localeCompare(b.key));
