@@ -1,7 +1,8 @@
 // Loads xterm.js and its addons — the ES module builds that scripts/web-assets copies from
-// npm into /vendor/xterm — and creates the terminal as this app uses it: unicode 11 widths,
-// clickable links, search, fit-to-container. A relay built without running that script has
-// no /vendor files; then this throws MissingAssets and the page says what to run.
+// npm into web/vendor/xterm, committed and built into the relay — and creates the terminal as
+// this app uses it: unicode 11 widths, clickable links, search, fit-to-container. A relay built
+// from a tree without those files has no /vendor: then this throws MissingAssets and the page
+// says how to restore them.
 import { nextFrame } from '../dom.js';
 
 const BASE = '/vendor/xterm/';
@@ -26,7 +27,7 @@ async function load() {
     const [xterm, fit, search, unicode, links] = await Promise.all(names.map((n) => import(`${BASE}${n}.mjs`)));
     return { Terminal: xterm.Terminal, FitAddon: fit.FitAddon, SearchAddon: search.SearchAddon, Unicode11Addon: unicode.Unicode11Addon, WebLinksAddon: links.WebLinksAddon };
   } catch {
-    throw new MissingAssets('This relay was built without the terminal’s JavaScript (xterm.js). Run scripts/web-assets in the source tree, rebuild the relay (cargo build), and restart it.');
+    throw new MissingAssets('This relay was built from a source tree without the terminal’s JavaScript (web/vendor/, xterm.js). Restore it (git checkout web/vendor, or scripts/web-assets), rebuild the relay (cargo build), and restart it.');
   }
 }
 
