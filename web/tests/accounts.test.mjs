@@ -264,6 +264,10 @@ test('someone given an invitation link signs up from it and joins', async () => 
 
 test('settings: display name', async () => {
   await owner.goto('/settings');
+  // The sign-in email reads as text, not as a box waiting for input.
+  const email = owner.getByLabel('Email');
+  assert.equal(await email.getAttribute('readonly'), '');
+  assert.equal(await email.evaluate((e) => getComputedStyle(e).borderTopColor), 'rgba(0, 0, 0, 0)');
   await owner.getByLabel('Display name').fill('Ada <Owner>');
   await owner.getByRole('button', { name: 'Save profile' }).click();
   await owner.locator('.toast', { hasText: 'Profile saved.' }).waitFor();

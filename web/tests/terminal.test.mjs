@@ -347,6 +347,9 @@ test('session history with filters', async () => {
   await page.getByText('None match these filters.').waitFor();
   await page.getByLabel('Status').selectOption('ended');
   await rows.filter({ hasText: `${EMAIL} ended it` }).waitFor();
+  // The reason reads on its own line under the badge, not run into it ("Ended ended by …").
+  const reason = rows.filter({ hasText: `${EMAIL} ended it` }).locator('.end-reason');
+  assert.equal(await reason.evaluate((e) => getComputedStyle(e).display), 'block');
   await page.getByLabel('Device').selectOption({ label: 'test-box' });
   await rows.filter({ hasText: 'came back without this shell' }).waitFor();
   assert.equal(await rows.count(), 2);
