@@ -74,6 +74,10 @@ struct Viewer {
     out: Outbox,
     paused: bool,
     who: Who,
+    /// Output this browser already has that the relay has not been sent again yet (it came
+    /// back before the connector's resend after a relay restart caught up): dropped for it
+    /// alone as it arrives.
+    ahead: u64,
 }
 
 /// Why a frame for the connector was not queued.
@@ -135,24 +139,18 @@ impl Live {
         if st.ended {
             return;
         }
-        let (frame, bytes) = match st.skip {
-            0 => (frame, bytes),
-            skip if skip >= bytes => {
-                st.skip -= bytes;
-                return;
-            }
-            skip => {
-                st.skip = 0;
-                match self.tail(&frame, skip) {
-                    Some(tail) => (tail, bytes - skip),
-                    None => return,
-                }
-            }
-        };
+        let Some((frame, bytes)) = self.past(&mut st.skip, frame, bytes) else { return };
         st.ring.push(frame.clone(), bytes);
         let mut gone = Vec::new();
-        st.viewers.retain(|v| {
-            let q = v.out.send(frame.clone());
+        st.viewers.retain_mut(|v| {
+            let frame = match v.ahead {
+                0 => frame.clone(),
+                _ => match self.past(&mut v.ahead, frame.clone(), bytes) {
+                    Some((tail, _)) => tail,
+                    None => return true,
+                },
+            };
+            let q = v.out.send(frame);
             if q > HARD {
                 // Its queue will not drain: cut it off now rather than after 4 MiB more.
                 tracing::debug!(session = %self.id, "browser too slow: cut off (4008)");
@@ -166,6 +164,22 @@ impl Live {
         });
         self.left(&mut st, &gone);
         self.flow(&mut st);
+    }
+
+    /// What is left of `bytes` of output once `skip` bytes are dropped from its front (and
+    /// `skip` counted down): all of it, a tail, or nothing.
+    fn past(&self, skip: &mut u64, frame: Utf8Bytes, bytes: u64) -> Option<(Utf8Bytes, u64)> {
+        match *skip {
+            0 => Some((frame, bytes)),
+            n if n >= bytes => {
+                *skip -= bytes;
+                None
+            }
+            n => {
+                *skip = 0;
+                self.tail(&frame, n).map(|tail| (tail, bytes - n))
+            }
+        }
     }
 
     /// The part of a `stdout` frame after its first `skip` bytes, as a frame of its own. Only
@@ -213,6 +227,10 @@ impl Live {
             replay.frames.insert(0, self.tail(&head, cut).unwrap_or(head));
             replay.offset += std::mem::take(&mut replay.cut);
         }
+        // The browser has more than the relay holds yet: it resumed before the connector's
+        // resend reached its offset. It gets what follows its offset, not those bytes again.
+        let ahead = from.map_or(0, |f| f.saturating_sub(replay.offset));
+        replay.offset += ahead;
         out.send(first(&replay));
         // Whether the device is there right now: a page that reconnected may have missed it
         // going away or coming back.
@@ -231,7 +249,7 @@ impl Live {
                 v.out.send(news.clone());
             }
         }
-        st.viewers.push(Viewer { id: viewer, out, paused: false, who });
+        st.viewers.push(Viewer { id: viewer, out, paused: false, who, ahead });
         st.idle_since = None;
         self.flow(&mut st);
         true
@@ -555,6 +573,17 @@ mod tests {
         let (b, mut b_in) = channel();
         fresh.attach(2, who("owner", false), b, |r| Utf8Bytes::from(format!("at {}", r.offset)), Some(6));
         assert_eq!(text_of(&kinds(&mut b_in)), "6789");
+        // A browser back before the resend reached its offset (it has 13 bytes, the relay 10):
+        // it is told 13 and gets what follows, while the others get everything.
+        let (c, mut c_in) = channel();
+        fresh.attach(3, who("owner", false), c, |r| Utf8Bytes::from(format!("at {}", r.offset)), Some(13));
+        assert_eq!(kinds(&mut c_in)[0], "at 13");
+        for part in ["ab", "cdef", "g"] {
+            let (f, n) = stdout(part);
+            fresh.output(f, n);
+        }
+        assert_eq!(text_of(&kinds(&mut c_in)), "defg");
+        assert_eq!(text_of(&kinds(&mut b_in)), "abcdefg");
     }
 
     #[test]

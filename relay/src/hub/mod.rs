@@ -182,11 +182,21 @@ impl Hub {
         v
     }
 
-    /// A connector said `hello` and was authenticated: make it the device's link (replacing an
-    /// older connection), record it online, greet it with `hello_ok` — in that order, so
-    /// whoever sees the device online can start a session on it — and reconcile the device's
-    /// sessions with the PTYs it still has.
+    /// A connector said `hello` and was authenticated. First the sessions it still runs that
+    /// this process does not know (the relay restarted) are taken back, so that a browser
+    /// resuming one as soon as the device shows online finds it instead of starting it anew;
+    /// then the link becomes the device's (replacing an older connection), is recorded online
+    /// and greeted with `hello_ok` — in that order, so whoever sees the device online can
+    /// start a session on it — and the device's sessions are reconciled with the PTYs it has.
     pub async fn register(&self, link: Arc<Link>, alive: Option<&[Alive]>, hello_ok: String) {
+        let mut adopted = Vec::new();
+        let mut unknown = Vec::new();
+        for a in alive.unwrap_or_default() {
+            if self.live(&a.id).is_some() {
+                continue;
+            }
+            if self.adopt(&link, a).await { adopted.push(a.id.as_str()) } else { unknown.push(a.id.clone()) }
+        }
         if let Some(old) = lock(&self.links).insert(link.device_id.clone(), link.clone()) {
             old.out.close(kind::close::REPLACED, "replaced by a newer connection of this device");
         }
@@ -197,7 +207,7 @@ impl Hub {
             match listed(&live.id) {
                 Some(a) => {
                     live.rebind(Some(link.upstream()));
-                    if let Some(offset) = a.offset {
+                    if let Some(offset) = a.offset.filter(|_| !adopted.contains(&live.id.as_str())) {
                         live.resend_from(offset);
                     }
                     live.broadcast(device_status(&link.device_id, "online"));
@@ -205,29 +215,21 @@ impl Hub {
                 None => self.end_session(&live.id, privaclaw_proto::kind::reason::CONNECTOR_DISCONNECTED, false).await,
             }
         }
-        for a in alive.unwrap_or_default() {
-            if self.live(&a.id).is_none() && !self.adopt(&link, a).await {
-                let reason = Some(kind::reason::CONNECTOR_DISCONNECTED.into());
-                let end = SessionEnd { session_id: a.id.clone(), reason, ..SessionEnd::default() };
-                link.out.send(encode(kind::SESSION_END, Some(&end)));
-            }
+        for session_id in unknown {
+            let reason = Some(kind::reason::CONNECTOR_DISCONNECTED.into());
+            let end = SessionEnd { session_id, reason, ..SessionEnd::default() };
+            link.out.send(encode(kind::SESSION_END, Some(&end)));
         }
     }
 
     /// A session the connector still runs but this process does not know (the relay
     /// restarted): take it back if its row says it is active on this device. Its output
-    /// offsets continue where the connector's resend starts.
+    /// offsets continue where the connector's resend starts. It has no connector until the
+    /// link is greeted (input before `hello_ok` would confuse the connector).
     async fn adopt(&self, link: &Link, a: &Alive) -> bool {
         match self.db.session(&a.id).await {
             Ok(Some(s)) if s.status == "active" && s.device_id == link.device_id => {
-                let live = Live::new(
-                    s.id.clone(),
-                    s.device_id,
-                    s.project_id,
-                    s.user_id,
-                    Some(link.upstream()),
-                    self.replay.clone(),
-                );
+                let live = Live::new(s.id.clone(), s.device_id, s.project_id, s.user_id, None, self.replay.clone());
                 if let Some(offset) = a.offset {
                     live.resend_from(offset);
                 }
