@@ -154,9 +154,28 @@ fi
 # --- architecture ------------------------------------------------------------------------------
 # `uname -m` values with a build (targets/matrix, aliases); the relay maps them to its files.
 ARCH=${ARCH:-$(uname -m)}
+# uname says `mips` for both byte orders. Byte 6 of an ELF header (EI_DATA: 1 = little-,
+# 2 = big-endian) of the system's own busybox or shell tells them apart (dd: busybox has it).
+if [ "$ARCH" = mips ]; then
+    order=
+    for f in "$ROOT/bin/busybox" "$ROOT/bin/sh" /bin/busybox /bin/sh; do
+        [ -r "$f" ] || continue
+        case $(dd if="$f" bs=1 count=6 2>/dev/null) in
+            "$(printf '\177ELF')"?"$(printf '\001')") order=little ;;
+            "$(printf '\177ELF')"?"$(printf '\002')") order=big ;;
+            *) continue ;;
+        esac
+        break
+    done
+    case $order in
+        little) ARCH=mipsel ;;
+        big) ;;
+        *) die "cannot tell whether this MIPS machine is little- or big-endian (no ELF header readable in /bin/busybox or /bin/sh): run again with ARCH=mipsel (MT7621, most OpenWrt routers) or ARCH=mips (ath79, big-endian)" ;;
+    esac
+fi
 case $ARCH in
-    x86_64|amd64|aarch64|arm64|armv7l|armv7|armv8l|arm|armv6l|armv6) ;;
-    *) die "unsupported architecture: $ARCH (builds exist for x86_64, aarch64, armv7 and armv6 Linux)" ;;
+    x86_64|amd64|aarch64|arm64|armv7l|armv7|armv8l|arm|armv6l|armv6|armv5tel|armv5tejl|armv5l|armv5|mipsel|mipsle|mips|riscv64) ;;
+    *) die "unsupported architecture: $ARCH (builds exist for x86_64, aarch64, armv7, armv6, armv5, mipsel, mips and riscv64 Linux)" ;;
 esac
 [ "$(uname -s)" = Linux ] || die "unsupported system: $(uname -s) (this installer is for Linux; Windows: see $RELAY_URL/functions/v1/download-connector)"
 
