@@ -71,3 +71,48 @@ async fn the_installer_carries_the_relay_s_url() {
     let ps1 = relay.http.get(relay.url("/install.ps1")).send().await.unwrap().text().await.unwrap();
     assert!(ps1.contains(&relay.base) && !ps1.contains("__RELAY_URL__"));
 }
+
+#[tokio::test]
+async fn router_and_board_builds_answer_to_what_their_machines_say() {
+    let dist = tempfile::tempdir().unwrap().keep();
+    for name in ["linux-mipsel", "linux-mips", "linux-riscv64", "linux-armv5"] {
+        std::fs::write(dist.join(format!("relay-connector-{name}")), name).unwrap();
+    }
+    let relay = Relay::start_with(Opts::default().arg("--dist-dir").arg(dist.to_str().unwrap())).await;
+    // `uname -m` on the machine (install.sh turns a little-endian `mips` into `mipsel`), or
+    // Go's GOARCH from the reference connector's update check.
+    for (arch, build) in [
+        ("mipsel", "linux-mipsel"),
+        ("mipsle", "linux-mipsel"),
+        ("mips", "linux-mips"),
+        ("riscv64", "linux-riscv64"),
+        ("armv5tel", "linux-armv5"),
+        ("armv5tejl", "linux-armv5"),
+    ] {
+        let res = relay
+            .http
+            .get(relay.url(&format!("/functions/v1/download-connector?os=linux&arch={arch}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{arch}");
+        assert_eq!(res.text().await.unwrap(), build, "{arch}");
+    }
+    let (s, v) = relay.call("GET", "/functions/v1/download-connector", None, None).await;
+    assert_eq!(s, 200);
+    let listed: Vec<(&str, &str)> = v["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["description"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("linux-armv5", "ARMv5 NAS and plug computers (Marvell Kirkwood, Orion)"),
+            ("linux-mipsel", "little-endian MIPS routers (MediaTek MT7621, MT7628)"),
+            ("linux-mips", "big-endian MIPS routers (Qualcomm Atheros ath79)"),
+            ("linux-riscv64", "RISC-V boards (StarFive VisionFive 2, Milk-V)"),
+        ]
+    );
+}

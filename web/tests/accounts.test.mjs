@@ -153,6 +153,7 @@ test('devices: a new pairing code replaces the old one, with the relay’s downl
   const build = Buffer.from('stand-in for relay-connector-linux-armv7\n');
   mkdirSync(join(relay.dataDir, 'dist'), { recursive: true });
   writeFileSync(join(relay.dataDir, 'dist', 'relay-connector-linux-armv7'), build);
+  writeFileSync(join(relay.dataDir, 'dist', 'relay-connector-linux-mipsel'), 'stand-in for a router build\n');
   const oldCode = device.pairing_code;
   await owner.getByRole('button', { name: `New pairing code: ${NASTY}` }).click();
   await owner.getByRole('dialog').getByRole('button', { name: 'Make a new code' }).click();
@@ -161,6 +162,12 @@ test('devices: a new pairing code replaces the old one, with the relay’s downl
   assert.notEqual(code, oldCode);
   const link = dialog.getByRole('list', { name: 'Connector downloads' }).getByRole('link', { name: 'linux-armv7' });
   await link.waitFor();
+  // Each build says which machines it is for: a router owner need not know what "mipsel" is.
+  const downloads = dialog.getByRole('list', { name: 'Connector downloads' }).getByRole('listitem');
+  assert.deepEqual((await downloads.allTextContents()).map((t) => t.split(' · ')[0]), [
+    'linux-armv7 — Raspberry Pi 2/3/4 with a 32-bit OS, ARMv7 boards, routers and NAS',
+    'linux-mipsel — little-endian MIPS routers (MediaTek MT7621, MT7628)',
+  ]);
   // A Linux build is served: the Linux one-liner is offered (not the Windows one).
   assert.deepEqual(await dialog.locator('pre').allTextContents(), [
     `curl -fsSL ${relay.url}/install.sh | sh -s -- --pair ${code}`,

@@ -33,6 +33,8 @@ struct Target {
     os: &'static str,
     arch: &'static str,
     aliases: Vec<&'static str>,
+    /// The `for` column: the machines the build is for.
+    description: &'static str,
 }
 
 impl Target {
@@ -48,8 +50,15 @@ static TARGETS: LazyLock<Vec<Target>> = LazyLock::new(|| {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
-            let f: Vec<&'static str> = l.split_whitespace().collect();
-            Target { name: f[0], os: f[2], arch: f[3], aliases: f[4].split(',').collect() }
+            // eight columns, then free text
+            let mut f = Vec::with_capacity(8);
+            let mut rest = l;
+            while f.len() < 8 {
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                f.push(&rest[..end]);
+                rest = rest[end..].trim_start();
+            }
+            Target { name: f[0], os: f[2], arch: f[3], aliases: f[4].split(',').collect(), description: rest }
         })
         .collect()
 });
@@ -63,6 +72,8 @@ static SUMS: LazyLock<Mutex<HashMap<PathBuf, Sum>>> = LazyLock::new(Default::def
 #[derive(Serialize, ToSchema)]
 pub struct Platform {
     pub name: String,
+    /// The machines this build is for, e.g. "little-endian MIPS routers (MediaTek MT7621, MT7628)".
+    pub description: String,
     pub os: String,
     pub arch: String,
     pub file: String,
@@ -136,6 +147,7 @@ pub(super) async fn download(
                 let url = format!("{base}/functions/v1/download-connector?os={}&arch={}", t.os, t.arch);
                 platforms.push(Platform {
                     name: t.name.into(),
+                    description: t.description.into(),
                     os: t.os.into(),
                     arch: t.arch.into(),
                     file: t.file(),

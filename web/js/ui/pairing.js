@@ -61,6 +61,7 @@ function downloads(platforms) {
     h('p', null, 'Or download relay-connector for the machine:'),
     h('ul', { class: 'download-list', 'aria-label': 'Connector downloads' }, platforms.map((p) => h('li', null,
       h('a', { href: p.url, download: p.file }, p.name),
+      p.description && ` — ${p.description}`,
       ` · ${(p.size / 1e6).toFixed(2)} MB · SHA-256 `,
       h('code', null, p.sha256)))));
 }
