@@ -102,10 +102,10 @@ async fn connector(ws_base: &str, id: &str, token: &str) -> Ws {
         json!({"type": "hello", "data": {"device_id": id, "token": token, "meta": {"name": "bench"}, "sessions": []}});
     ws.send(Message::Text(hello.to_string().into())).await.unwrap();
     loop {
-        if let Some(Ok(Message::Text(t))) = ws.next().await {
-            if t.contains("hello_ok") {
-                return ws;
-            }
+        if let Some(Ok(Message::Text(t))) = ws.next().await
+            && t.contains("hello_ok")
+        {
+            return ws;
         }
     }
 }

@@ -94,10 +94,11 @@ pub struct Platforms {
 async fn checksum(path: PathBuf) -> Option<(u64, String)> {
     let meta = tokio::fs::metadata(&path).await.ok().filter(|m| m.is_file())?;
     let mtime = meta.modified().ok()?;
-    if let Some((t, len, sum)) = SUMS.lock().ok()?.get(&path) {
-        if *t == mtime && *len == meta.len() {
-            return Some((*len, sum.clone()));
-        }
+    if let Some((t, len, sum)) = SUMS.lock().ok()?.get(&path)
+        && *t == mtime
+        && *len == meta.len()
+    {
+        return Some((*len, sum.clone()));
     }
     let bytes = tokio::fs::read(&path).await.ok()?;
     let sum = hex::encode(Sha256::digest(&bytes));

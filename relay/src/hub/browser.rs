@@ -179,10 +179,8 @@ impl BrowserPeer {
             live.cut(|w| w.sign_in == user.session_id, "Your access to this session ended: sign in again.");
             return Step::Continue;
         }
-        if joined {
-            if let Err(e) = self.app.db.record_join(&session.id, &user.id).await {
-                tracing::warn!(error = %e, "cannot record who joined a session");
-            }
+        if joined && let Err(e) = self.app.db.record_join(&session.id, &user.id).await {
+            tracing::warn!(error = %e, "cannot record who joined a session");
         }
         tracing::info!(session = %session.id, user = %user.id, resumed = !created, joined, "browser attached");
         Step::Continue

@@ -155,10 +155,11 @@ impl Signals {
     /// Records that `len` bytes left the queue, telling the watcher when it drains below `low`.
     pub fn sent(&self, len: usize, low: usize) {
         let before = self.0.queued.fetch_sub(len, Ordering::AcqRel);
-        if before >= low && before - len < low {
-            if let Some(w) = self.0.watch.get() {
-                w.drained();
-            }
+        if before >= low
+            && before - len < low
+            && let Some(w) = self.0.watch.get()
+        {
+            w.drained();
         }
     }
 
