@@ -4,7 +4,7 @@
 //! `0.0.0.0:$PORT` (8080), keeps SQLite and its secrets in `./data`, and serves the web app.
 
 use crate::proxy::{Cidr, Proxies};
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -29,11 +29,11 @@ pub struct Config {
     pub port: u16,
 
     /// Directory for the SQLite database, the token-signing secret and connector downloads.
-    #[arg(long, env = "PRIVACLAW_DATA_DIR", default_value = "data", value_name = "DIR")]
+    #[arg(long, env = "PRIVACLAW_DATA_DIR", default_value = "data", value_name = "DIR", global = true)]
     pub data_dir: PathBuf,
 
     /// PostgreSQL URL (postgres://user:pass@host/db). Without it, SQLite in --data-dir is used.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL", global = true)]
     pub database_url: Option<String>,
 
     /// The URL people and connectors reach this relay at, e.g. https://relay.example.com.
@@ -125,6 +125,31 @@ pub struct Config {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    /// Without a command, the relay runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `privaclaw-relay` does other than run.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Copy the SQLite database, consistently, and the data directory's secrets (token-signing
+    /// secret, secrets key) into one file, while the relay runs. The file holds password
+    /// hashes and the signing secret: keep it as private as the data directory.
+    Backup {
+        /// The backup file to write (it must not exist yet).
+        file: PathBuf,
+    },
+    /// Put a backup made by `backup` into --data-dir. The relay must not be running there.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Replace a database already in --data-dir (it is kept beside, renamed
+        /// privaclaw.db.replaced-<unix time>).
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 /// What one person, address or device may use. Every one has a default a normal team never

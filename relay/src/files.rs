@@ -63,3 +63,41 @@ pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
     f.write_all(secret.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(secret.into_bytes())
 }
+
+/// Writes `bytes` to `path` (mode 0600) through a temporary file renamed over it, so a crash
+/// leaves the old file or the new one, never half of one.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = Path::new(&tmp);
+    let _ = std::fs::remove_file(tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)
+        .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+}
+
+/// The lock a relay holds on its data directory while it runs (`relay.lock`, an advisory
+/// lock the OS drops when the process ends, however it ends): `restore` takes it too, so it
+/// never writes under a running relay. `Err` names what holds it.
+pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, String> {
+    let path = dir.join("relay.lock");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(format!("a relay is running on {} (it holds {}): stop it first", dir.display(), path.display()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}

@@ -5,7 +5,8 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use privaclaw_relay::{config::Config, server};
+use privaclaw_relay::config::{Command, Config};
+use privaclaw_relay::{backup, server};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -15,7 +16,14 @@ async fn main() {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = server::run(config).await {
+    let done = match config.command.clone() {
+        Some(Command::Backup { file }) => backup::backup(&config, &file).await.map(|said| println!("{said}")),
+        Some(Command::Restore { file, replace }) => {
+            backup::restore(&config, &file, replace).await.map(|said| println!("{said}"))
+        }
+        None => server::run(config).await,
+    };
+    if let Err(e) = done {
         eprintln!("privaclaw-relay: {e}");
         std::process::exit(1);
     }

@@ -34,6 +34,11 @@ pub async fn run(config: Config) -> Result<(), String> {
     config.check()?;
     raise_open_files_limit();
     files::private_dir(&config.data_dir)?;
+    // Held until the process ends: `restore` must not write under a running relay.
+    let _lock = match config.database_url {
+        None => Some(files::lock_data_dir(&config.data_dir)?),
+        Some(_) => None,
+    };
     let db = Db::open(config.database_url.as_deref(), &config.data_dir).await?;
     db.reset_presence().await.map_err(|e| format!("cannot reset device presence: {e}"))?;
     let secret = match &config.jwt_secret {

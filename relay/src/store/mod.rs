@@ -44,6 +44,27 @@ pub enum Backend {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The SQLite database's file name in the data directory.
+pub const SQLITE_FILE: &str = "privaclaw.db";
+
+/// The newest schema version (migration) this relay knows.
+pub fn schema_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Refuses a database that a newer relay migrated: this one would not know its tables.
+/// `recorded` is the highest version in `_sqlx_migrations` (`None`: a new database).
+pub fn check_schema(recorded: Option<i64>) -> Result<(), String> {
+    match recorded {
+        Some(v) if v > schema_version() => Err(format!(
+            "the database was written by a newer privaclaw-relay (schema version {v}; this one knows up to {}): \
+             run that version or a newer one, or restore a backup made with this one",
+            schema_version()
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Db {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Db, String> {
@@ -66,7 +87,7 @@ impl Db {
                 ));
             }
             None => {
-                let file = data_dir.join("privaclaw.db");
+                let file = data_dir.join(SQLITE_FILE);
                 (format!("sqlite://{}?mode=rwc", file.display()), Backend::Sqlite, Some(file))
             }
         };
@@ -106,6 +127,10 @@ impl Db {
                 }
             }
         }
+        // A new database has no migrations table yet: the query fails and nothing is recorded.
+        let recorded: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations").fetch_one(&pool).await.ok().flatten();
+        check_schema(recorded)?;
         MIGRATOR.run(&pool).await.map_err(|e| format!("database migration failed: {e}"))?;
         Ok(Db { pool, backend })
     }

@@ -46,6 +46,8 @@ pub struct Opts {
     pub env: Vec<(String, String)>,
     /// Shell commands run before the relay replaces the shell (e.g. `ulimit -n 64`).
     pub shell: Option<String>,
+    /// Variables the harness would set that this relay must not have.
+    pub unset: Vec<String>,
 }
 
 impl Opts {
@@ -61,6 +63,12 @@ impl Opts {
 
     pub fn shell(mut self, cmd: &str) -> Self {
         self.shell = Some(cmd.into());
+        self
+    }
+
+    /// Without `JWT_SECRET`: the relay keeps its own signing secret in its data directory.
+    pub fn own_secret(mut self) -> Self {
+        self.unset.push("JWT_SECRET".into());
         self
     }
 }
@@ -90,6 +98,12 @@ impl Relay {
         let mut r = Relay::unstarted(opts).await;
         r.spawn();
         r
+    }
+
+    /// A relay not started yet (`restart` starts it): for what must happen to its data
+    /// directory first.
+    pub async fn stopped(opts: Opts) -> Relay {
+        Relay::unstarted(opts).await
     }
 
     /// A relay that must refuse to start with `opts`; returns what it said.
@@ -138,6 +152,24 @@ impl Relay {
             .env("RUST_LOG", "info,privaclaw_relay=debug")
             .env_remove("DATABASE_URL")
             .env_remove("PORT");
+        if let Some(db) = &self.database_url {
+            cmd.env("DATABASE_URL", db);
+        }
+        for k in &self.opts.unset {
+            cmd.env_remove(k);
+        }
+        cmd
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `privaclaw-relay ARGS --data-dir DIR` (a command such as `backup`) for this relay's
+    /// data directory and database.
+    pub fn subcommand(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_privaclaw-relay"));
+        cmd.args(args).arg("--data-dir").arg(self.data_dir()).env_remove("DATABASE_URL").env("RUST_LOG", "warn");
         if let Some(db) = &self.database_url {
             cmd.env("DATABASE_URL", db);
         }
