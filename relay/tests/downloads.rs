@@ -11,17 +11,18 @@ async fn relay_with_dist() -> Relay {
     Relay::start_with(Opts::default().arg("--dist-dir").arg(dist.to_str().unwrap())).await
 }
 
+/// `GET` of the Linux build for `arch`.
+async fn linux_build(relay: &Relay, arch: &str) -> reqwest::Response {
+    let url = relay.url(&format!("/functions/v1/download-connector?os=linux&arch={arch}"));
+    relay.http.get(url).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn serves_a_build_by_any_arch_alias_with_its_checksum() {
     let relay = relay_with_dist().await;
     let sum = hex::encode(Sha256::digest(b"pretend-armv7-binary"));
     for arch in ["armv7l", "armv7", "arm", "ARMv7l"] {
-        let res = relay
-            .http
-            .get(relay.url(&format!("/functions/v1/download-connector?os=linux&arch={arch}")))
-            .send()
-            .await
-            .unwrap();
+        let res = linux_build(&relay, arch).await;
         assert_eq!(res.status(), 200, "{arch}");
         assert_eq!(res.headers()["etag"], format!("\"{sum}\"").as_str());
         assert_eq!(res.headers()["x-checksum-sha256"], sum.as_str());
@@ -89,12 +90,7 @@ async fn router_and_board_builds_answer_to_what_their_machines_say() {
         ("armv5tel", "linux-armv5"),
         ("armv5tejl", "linux-armv5"),
     ] {
-        let res = relay
-            .http
-            .get(relay.url(&format!("/functions/v1/download-connector?os=linux&arch={arch}")))
-            .send()
-            .await
-            .unwrap();
+        let res = linux_build(&relay, arch).await;
         assert_eq!(res.status(), 200, "{arch}");
         assert_eq!(res.text().await.unwrap(), build, "{arch}");
     }
