@@ -20,13 +20,14 @@ With no arguments it listens on 0.0.0.0:$PORT (default 8080), keeps an SQLite da
 secrets in ./data, and needs nothing else."
 )]
 pub struct Config {
-    /// Address and port to listen on. Defaults to 0.0.0.0 and $PORT (or 8080).
+    /// Address and port to listen on. Defaults to 0.0.0.0 and $PORT.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
 
-    /// Port used when --listen is not given.
-    #[arg(long, env = "PORT", default_value_t = 8080, hide_env_values = true)]
-    pub port: u16,
+    /// Port used when --listen is not given: 8080, or 443 with --acme-domain (the ACME CA
+    /// checks TLS-ALPN-01 on port 443).
+    #[arg(long, env = "PORT", hide_env_values = true)]
+    pub port: Option<u16>,
 
     /// Directory for the SQLite database, the token-signing secret and connector downloads.
     #[arg(long, env = "PRIVACLAW_DATA_DIR", default_value = "data", value_name = "DIR", global = true)]
@@ -61,6 +62,25 @@ pub struct Config {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+
+    /// Get and renew an HTTPS certificate for this domain (or several, comma-separated) from
+    /// an ACME CA (Let's Encrypt unless --acme-directory), kept in --data-dir/acme. The CA
+    /// must reach this relay on port 443 of the domain (TLS-ALPN-01): no other port needed.
+    #[arg(long, env = "ACME_DOMAIN", value_name = "DOMAIN,...", value_delimiter = ',', conflicts_with = "tls_cert")]
+    pub acme_domain: Vec<String>,
+
+    /// Contact address given to the ACME CA (about expiry or problems with the account).
+    #[arg(long, env = "ACME_EMAIL", value_name = "EMAIL", requires = "acme_domain")]
+    pub acme_email: Option<String>,
+
+    /// The ACME CA's directory URL.
+    #[arg(long, env = "ACME_DIRECTORY", value_name = "URL", default_value = LETS_ENCRYPT, requires = "acme_domain")]
+    pub acme_directory: String,
+
+    /// PEM certificates to trust for the ACME CA's own HTTPS (a private CA such as step-ca or
+    /// pebble) instead of the public roots.
+    #[arg(long, env = "ACME_CA_FILE", value_name = "FILE", requires = "acme_domain")]
+    pub acme_ca_file: Option<PathBuf>,
 
     /// Secret for signing access tokens. Defaults to one generated on first start and kept in
     /// --data-dir.
@@ -235,9 +255,32 @@ pub enum Signups {
     Closed,
 }
 
+/// Let's Encrypt's production directory, the default ACME CA.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
 impl Config {
     pub fn listen_addr(&self) -> SocketAddr {
-        self.listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], self.port)))
+        let port = self.port.unwrap_or(if self.acme_domain.is_empty() { 8080 } else { 443 });
+        self.listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], port)))
+    }
+
+    /// Fills in what other settings imply: with ACME and no --public-url, the public URL is the
+    /// first ACME domain (with the port when it is not 443).
+    pub fn settle(mut self) -> Config {
+        if self.public_url.is_none()
+            && let Some(domain) = self.acme_domain.first()
+        {
+            self.public_url = Some(match self.listen_addr().port() {
+                443 => format!("https://{domain}"),
+                port => format!("https://{domain}:{port}"),
+            });
+        }
+        self
+    }
+
+    /// Whether this relay terminates TLS itself (a certificate given, or one from ACME).
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some() || !self.acme_domain.is_empty()
     }
 
     pub fn dist_dir(&self) -> PathBuf {
@@ -256,6 +299,15 @@ impl Config {
                  real address, not one a client claims. Set --public-url https://relay.example.com"
                     .into(),
             );
+        }
+        for d in &self.acme_domain {
+            let bare = !d.is_empty() && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            if !bare || !d.contains('.') {
+                return Err(format!(
+                    "--acme-domain {d:?} must be a bare domain name such as relay.example.com: no scheme, port, \
+                     path or wildcard (TLS-ALPN-01 cannot validate wildcards)"
+                ));
+            }
         }
         if let Some(u) = &self.public_url {
             let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://")).unwrap_or("");

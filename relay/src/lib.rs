@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -20,4 +21,5 @@ pub mod mail;
 pub mod proxy;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod web;

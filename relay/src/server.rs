@@ -5,7 +5,7 @@
 //! We run hyper ourselves rather than `warp::serve` to put the connection's addresses on each
 //! request (rate limits, links), bound how long a client may take to send its headers
 //! (slowloris) and how many connections one address may hold, and terminate TLS when
-//! `--tls-cert` is given.
+//! `--tls-cert` or `--acme-domain` is given (`tls.rs`).
 
 use crate::api::{self, filters::Conn};
 use crate::app::{App, Limits};
@@ -16,22 +16,22 @@ use crate::files;
 use crate::hub::{self, Hub, replay::Budget};
 use crate::mail::Mailer;
 use crate::store::Db;
+use crate::tls::Tls;
 use crate::web;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use warp::Filter;
 
 pub async fn run(config: Config) -> Result<(), String> {
     config.check()?;
+    let config = config.settle();
     raise_open_files_limit();
     files::private_dir(&config.data_dir)?;
     // Held until the process ends: `restore` must not write under a running relay.
@@ -96,10 +96,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         res
     });
 
-    let tls = match (&app.config.tls_cert, &app.config.tls_key) {
-        (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
-        _ => None,
-    };
+    let tls = Tls::from_config(&app.config)?;
     let addr = app.config.listen_addr();
     let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
@@ -107,6 +104,9 @@ pub async fn run(config: Config) -> Result<(), String> {
     // Tests and scripts read this line to learn the port when started with port 0.
     println!("privaclaw-relay listening on {scheme}://{local}");
     tracing::info!(database = ?app.db.backend(), data_dir = %app.config.data_dir.display(), "relay ready");
+    if tls.is_none() {
+        warn_about_plain_http(&app.config, local);
+    }
 
     let header_timeout = Duration::from_secs(app.config.header_timeout);
     let per_ip = Counts::new(app.config.limits.max_connections_per_ip);
@@ -162,9 +162,9 @@ pub async fn run(config: Config) -> Result<(), String> {
             http.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
             let served = match tls {
                 None => http.serve_connection(TokioIo::new(tcp), svc).with_upgrades().await,
-                Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), svc).with_upgrades().await,
-                    _ => return,
+                Some(tls) => match tls.accept(tcp).await {
+                    Some(stream) => http.serve_connection(TokioIo::new(stream), svc).with_upgrades().await,
+                    None => return,
                 },
             };
             if let Err(e) = served {
@@ -258,6 +258,27 @@ fn warn_about_pairing(l: &crate::config::Limits) {
     }
 }
 
+/// The relay hands out shells: said at start when it serves plain HTTP where that is likely a
+/// mistake, with what to do.
+fn warn_about_plain_http(config: &Config, local: std::net::SocketAddr) {
+    if !config.trust_proxy.is_empty() {
+        return; // a TLS proxy in front is configured
+    }
+    const FIX: &str = "get a certificate with --acme-domain relay.example.com --acme-email you@example.com \
+        (port 443 reachable from the internet), give one with --tls-cert/--tls-key, or put the relay behind \
+        a TLS proxy and set --trust-proxy to the proxy's address (docs/deploy.md)";
+    match &config.public_url {
+        Some(url) if url.starts_with("https://") => {
+            tracing::warn!("--public-url is {url} but this relay serves plain HTTP and trusts no proxy: {FIX}")
+        }
+        _ if !local.ip().is_loopback() => tracing::warn!(
+            "serving plain HTTP on {local}: passwords, tokens and terminals cross the network unencrypted. \
+             Fine on localhost or a trusted LAN; for anything else {FIX}"
+        ),
+        _ => {}
+    }
+}
+
 /// The key that seals secrets at rest: `--secrets-key`, or one generated into the data dir.
 fn sealer(config: &Config) -> Result<Sealer, String> {
     let current = match &config.secrets_key {
@@ -276,21 +297,4 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term.recv() => {}
     }
-}
-
-fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
-    use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::PrivateKeyDer, pki_types::pem::PemObject};
-    let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(cert)
-        .and_then(|i| i.collect::<Result<_, _>>())
-        .map_err(|e| format!("cannot read the certificate chain {}: {e}", cert.display()))?;
-    let key =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("the TLS certificate and key do not work together: {e}"))?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(cfg)))
 }

@@ -76,13 +76,9 @@ pub fn origin(app: &Arc<App>) -> impl Filter<Extract = (Origin,), Error = warp::
         .map(|app: Arc<App>, c: Conn, host: Option<String>, proto: Option<String>| {
             Origin(match &app.config.public_url {
                 Some(u) => u.trim_end_matches('/').to_string(),
-                None => app.proxies.origin(
-                    c.peer.ip(),
-                    c.local,
-                    app.config.tls_cert.is_some(),
-                    host.as_deref(),
-                    proto.as_deref(),
-                ),
+                None => {
+                    app.proxies.origin(c.peer.ip(), c.local, app.config.serves_tls(), host.as_deref(), proto.as_deref())
+                }
             })
         })
 }

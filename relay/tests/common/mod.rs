@@ -48,6 +48,8 @@ pub struct Opts {
     pub shell: Option<String>,
     /// Variables the harness would set that this relay must not have.
     pub unset: Vec<String>,
+    /// `--listen` (default 127.0.0.1:0), for a port another process must know beforehand.
+    pub listen: Option<String>,
 }
 
 impl Opts {
@@ -63,6 +65,11 @@ impl Opts {
 
     pub fn shell(mut self, cmd: &str) -> Self {
         self.shell = Some(cmd.into());
+        self
+    }
+
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen = Some(addr.into());
         self
     }
 
@@ -116,7 +123,7 @@ impl Relay {
         let database_url = fresh_database().await;
         let mut args = vec![
             "--listen".to_string(),
-            "127.0.0.1:0".into(),
+            opts.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into()),
             "--data-dir".into(),
             dir.path().join("data").display().to_string(),
         ];
