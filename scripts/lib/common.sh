@@ -26,3 +26,9 @@ step() {
     "$@"
     echo "<== $name: $(( $(date +%s) - t0 )) s"
 }
+
+# write_sums DIR: DIR/SHA256SUMS over every file in DIR (not itself, not *.tmp), sorted.
+write_sums() {
+    (cd "$1" && find . -maxdepth 1 -type f ! -name SHA256SUMS ! -name '*.tmp' -printf '%f\n' |
+        LC_ALL=C sort | xargs -r -d '\n' sha256sum -- > SHA256SUMS.tmp && mv -f SHA256SUMS.tmp SHA256SUMS)
+}
