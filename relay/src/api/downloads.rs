@@ -124,8 +124,9 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
     any_of!(download, sh, ps1)
 }
 
-const BUILD_HINT: &str = "Build connectors with scripts/build-release (it writes dist/), then start the relay with \
-     --dist-dir pointing there (default: <data-dir>/dist).";
+const BUILD_HINT: &str = "Unpack a release's privaclaw-connectors.tar.gz into <data-dir>/dist (the default \
+     --dist-dir), or build connectors with scripts/build-release (it writes dist/) and start the relay with \
+     --dist-dir pointing there.";
 
 #[utoipa::path(get, path = "/functions/v1/download-connector", tag = "functions",
     params(("os" = Option<String>, Query, description = "`linux` or `windows`"),
