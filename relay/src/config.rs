@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
 
+    /// Serve GET /metrics (Prometheus text, no auth), /healthz and /readyz on this address too,
+    /// e.g. 127.0.0.1:9090. Off by default: keep it private.
+    #[arg(long, env = "METRICS_LISTEN", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Get and renew an HTTPS certificate for this domain (or several, comma-separated) from
     /// an ACME CA (Let's Encrypt unless --acme-directory), kept in --data-dir/acme. The CA
     /// must reach this relay on port 443 of the domain (TLS-ALPN-01): no other port needed.

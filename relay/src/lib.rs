@@ -18,6 +18,7 @@ pub mod events;
 pub mod files;
 pub mod hub;
 pub mod mail;
+pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod store;

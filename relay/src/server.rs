@@ -107,6 +107,13 @@ pub async fn run(config: Config) -> Result<(), String> {
     if tls.is_none() {
         warn_about_plain_http(&app.config, local);
     }
+    if let Some(addr) = app.config.metrics_listen {
+        let listener =
+            TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} (--metrics-listen): {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("privaclaw-relay metrics on http://{local}/metrics");
+        tokio::spawn(warp::serve(crate::metrics::routes(&app)).incoming(listener).run());
+    }
 
     let header_timeout = Duration::from_secs(app.config.header_timeout);
     let per_ip = Counts::new(app.config.limits.max_connections_per_ip);

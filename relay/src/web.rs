@@ -10,7 +10,7 @@ use warp::{Filter, Rejection};
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// First path segments that are never the web app.
-const RESERVED: &[&str] = &["api", "functions", "connect", "session", "healthz"];
+const RESERVED: &[&str] = &["api", "functions", "connect", "session", "healthz", "readyz", "metrics"];
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; \
      font-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";

@@ -1,5 +1,5 @@
 //! The HTTP API: `/auth/v1` (accounts), `/functions/v1` (the reference's edge functions),
-//! `/api/v1` (resources, realtime events, the OpenAPI document), `/healthz`.
+//! `/api/v1` (resources, realtime events, the OpenAPI document), `/healthz` and `/readyz` (metrics.rs).
 //!
 //! Every permission is checked here, on the server, with the reference's rules: a project
 //! and its devices, team and sessions are visible to its members and changed by its owner;
@@ -61,7 +61,7 @@ pub const NAME_PATTERN: &str = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F
 
 /// Every API route, each group boxed to keep compile times sane.
 pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
-    let health = warp::path!("healthz").and(warp::get()).and(filters::with(app)).then(health);
+    let health = crate::metrics::health_routes(app);
     let openapi = warp::path!("api" / "v1" / "openapi.json").and(warp::get()).map(openapi::document);
     any_of!(
         health,
@@ -78,13 +78,6 @@ pub fn routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         events::routes(app),
         nodes::routes(app)
     )
-}
-
-async fn health(app: Arc<App>) -> Response {
-    let db = app.db.ping().await;
-    let status = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = serde_json::json!({"status": if db { "ok" } else { "database unavailable" }, "version": env!("CARGO_PKG_VERSION")});
-    warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }
 
 /// Turns rejections into JSON errors. `None` means "not an API path": the caller serves the

@@ -14,6 +14,7 @@
 //! their browsers.
 use super::outbox::Outbox;
 use super::replay::{Budget, Replay, Ring};
+use crate::metrics;
 use privaclaw_proto::{SessionRef, ViewerChange, encode, kind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,6 +140,8 @@ impl Live {
         if st.ended {
             return;
         }
+        metrics::OUTPUT_FRAMES.add(1);
+        metrics::OUTPUT_BYTES.add(bytes);
         let Some((frame, bytes)) = self.past(&mut st.skip, frame, bytes) else { return };
         st.ring.push(frame.clone(), bytes);
         let mut gone = Vec::new();
@@ -154,6 +157,7 @@ impl Live {
             if q > HARD {
                 // Its queue will not drain: cut it off now rather than after 4 MiB more.
                 tracing::debug!(session = %self.id, "browser too slow: cut off (4008)");
+                metrics::SLOW_BROWSERS_CUT.add(1);
                 v.out.kill(kind::close::TOO_SLOW, "too slow: reconnect with offset to resume");
             }
             let keep = q != 0 && q <= HARD;
@@ -374,8 +378,12 @@ impl Live {
         }
         let link = st.link.as_ref().ok_or(LinkError::Offline)?;
         if link.out.queued() > LINK_LIMIT {
+            metrics::INPUT_DROPPED.add(1);
             return Err(LinkError::Busy);
         }
+        let frame = frame.into();
+        metrics::INPUT_FRAMES.add(1);
+        metrics::INPUT_BYTES.add(frame.len() as u64);
         link.out.send(frame);
         Ok(())
     }
@@ -435,8 +443,7 @@ impl Live {
         self.lock().ring.clear();
     }
 
-    #[cfg(test)]
-    fn viewers(&self) -> usize {
+    pub(super) fn viewers(&self) -> usize {
         self.lock().viewers.len()
     }
 }

@@ -100,6 +100,13 @@ pub struct Revoked<'a> {
     pub why: &'a str,
 }
 
+pub struct Gauges {
+    pub connectors: u64,
+    pub sessions: u64,
+    pub browsers: u64,
+    pub paused: u64,
+}
+
 pub struct Hub {
     db: Db,
     events: Events,
@@ -144,6 +151,22 @@ impl Hub {
 
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// What `/metrics` shows of this relay's connections and sessions.
+    pub fn gauges(&self) -> Gauges {
+        let connectors = lock(&self.links).len() as u64;
+        let sessions: Vec<Arc<Live>> = lock(&self.sessions).values().cloned().collect();
+        Gauges {
+            connectors,
+            sessions: sessions.len() as u64,
+            browsers: sessions.iter().map(|l| l.viewers() as u64).sum(),
+            paused: sessions.iter().filter(|l| l.is_paused()).count() as u64,
+        }
     }
 
     pub fn link(&self, device_id: &str) -> Option<Arc<Link>> {

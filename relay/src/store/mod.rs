@@ -135,6 +135,11 @@ impl Db {
         Ok(Db { pool, backend })
     }
 
+    /// Connections open and idle in the pool, for `/metrics`.
+    pub fn pool_stats(&self) -> (u64, u64) {
+        (u64::from(self.pool.size()), self.pool.num_idle() as u64)
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
