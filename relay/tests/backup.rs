@@ -22,11 +22,12 @@ async fn a_backup_taken_while_sessions_stream_restores_every_account_device_and_
         return;
     }
     let (session, mut browser) = s.open(&relay).await;
-    let mut backup =
-        relay.subcommand(&["backup", file.to_str().unwrap()]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    // While it copies: a second device pairs and connects, and the session streams.
+    // Paired before the backup starts: a pairing that races the copy may or may not be in it.
     let (second_id, code) = relay.device(&s.owner, &s.project, "second").await;
     let second = relay.pair(&code).await;
+    let mut backup =
+        relay.subcommand(&["backup", file.to_str().unwrap()]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    // While it copies: the second device connects (its status is written), the session streams.
     let _second_link = Ws::connector(&relay, &second, None).await;
     let mut lines = 0;
     loop {
