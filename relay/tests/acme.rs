@@ -161,19 +161,37 @@ async fn next_cert(port: u16, root: &[u8], old: Option<&[u8]>, within: Duration)
     }
 }
 
-fn acme_files(relay: &Relay) -> Vec<(String, u32, Vec<u8>)> {
+/// The files in `<data-dir>/acme` with their modes (a `.partial` is a write in progress).
+fn acme_files(relay: &Relay) -> Vec<(String, u32)> {
     let dir = relay.data_dir().join("acme");
     assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            let mode = e.metadata().unwrap().permissions().mode() & 0o777;
-            (e.file_name().into_string().unwrap(), mode, std::fs::read(e.path()).unwrap())
+            (e.file_name().into_string().unwrap(), e.metadata().unwrap().permissions().mode() & 0o777)
         })
         .collect();
     files.sort();
     files
+}
+
+/// Waits (bounded) until the stored certificate file holds `served`: the relay serves a new
+/// certificate a moment before it has written it.
+async fn wait_stored(relay: &Relay, served: &[u8]) {
+    use rustls::pki_types::pem::PemObject;
+    let holds = || {
+        let dir = relay.data_dir().join("acme");
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).any(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with(&format!("cert-{DOMAIN}-"))
+                && name.ends_with(".pem")
+                && CertificateDer::pem_file_iter(&p)
+                    .map(|mut certs| certs.any(|c| c.is_ok_and(|c| c.as_ref() == served)))
+                    .unwrap_or(false)
+        })
+    };
+    wait_until("the served certificate is stored", || std::future::ready(holds())).await;
 }
 
 #[tokio::test]
@@ -210,11 +228,13 @@ async fn obtains_serves_keeps_and_renews_a_certificate() {
     assert!(relay.log().contains("answering the ACME CA's TLS-ALPN-01 validation"), "{}", relay.log());
 
     // The account key and the certificate (with its key) are kept, owner-only.
+    wait_stored(&relay, &first).await;
     let files = acme_files(&relay);
-    let names: Vec<_> = files.iter().map(|(n, _, _)| n.as_str()).collect();
+    let names: Vec<_> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names[0].starts_with("account-") && names[1].starts_with(&format!("cert-{DOMAIN}-")), "{names:?}");
-    assert!(files.iter().all(|(_, mode, _)| *mode == 0o600), "{files:?}");
+    assert!(names[0].starts_with("account-") && names[0].ends_with(".der"), "{names:?}");
+    assert!(names[1].starts_with(&format!("cert-{DOMAIN}-")) && names[1].ends_with(".pem"), "{names:?}");
+    assert!(files.iter().all(|(_, mode)| *mode == 0o600), "{files:?}");
 
     // A restart serves the stored certificate at once, without asking the CA.
     relay.restart();
@@ -228,8 +248,7 @@ async fn obtains_serves_keeps_and_renews_a_certificate() {
     let renewed = next_cert(port, &root, Some(&first), Duration::from_secs(VALIDITY_SECS * 2)).await;
     assert_ne!(renewed, first);
     assert_eq!(relay.log().matches("HTTPS certificate obtained from the CA").count(), 2);
-    let stored = &acme_files(&relay)[1].2;
-    assert_ne!(stored, &files[1].2, "the renewed certificate was not stored");
+    wait_stored(&relay, &renewed).await;
 }
 
 #[tokio::test]
