@@ -7,6 +7,7 @@
 //! `SILENCE_LIMIT` is dead (half-open TCP) and dropped. After a loss the sessions keep
 //! running, their output buffered, for the relay's grace period, and the link retries with
 //! `backoff.rs`. Close codes 4001 and 4004 stop the connector instead: no retry could succeed.
+//! Close 4010 (a relay of a cluster draining) reconnects at once: another relay is ready.
 //!
 //! In AI-node mode (`node/`) the same link also carries the relay's commands, which the
 //! reader hands to the node, and a `heartbeat` every 15 s after `hello_ok`. A lost link
@@ -60,6 +61,8 @@ pub enum Stop {
 
 enum Outcome {
     Lost(String),
+    /// Close 4010: this relay is draining (a rolling upgrade); another is ready now.
+    Moved,
     Stop(Stop),
 }
 
@@ -108,6 +111,14 @@ impl Link<'_> {
                     match outcome {
                         Outcome::Stop(stop) => return stop,
                         Outcome::Lost(why) => info!("lost the relay: {why}"),
+                        // Once per working link, so a relay that keeps saying it cannot make
+                        // this loop spin.
+                        Outcome::Moved if up_since.is_some() => {
+                            info!("the relay is draining: reconnecting at once");
+                            lost_at = Instant::now();
+                            continue;
+                        }
+                        Outcome::Moved => info!("the relay is draining"),
                     }
                     if let Some(up_since) = up_since {
                         if up_since.elapsed() >= STABLE {
@@ -324,6 +335,7 @@ fn closed(frame: Option<CloseFrame>, refused: bool) -> Outcome {
     match code {
         Some(close::AUTH_FAILED) => Outcome::Stop(Stop::RePair),
         Some(close::REPLACED) => Outcome::Stop(Stop::Replaced),
+        Some(close::MOVED) => Outcome::Moved,
         _ if refused => Outcome::Stop(Stop::RePair),
         Some(code) => Outcome::Lost(format!("closed by the relay (code {code})")),
         None => Outcome::Lost("closed by the relay".to_owned()),

@@ -89,4 +89,8 @@ pub mod close {
     pub const RESTARTING: u16 = 1012;
     /// No `hello`/`auth` within the time allowed, or protocol misuse.
     pub const PROTOCOL: u16 = 4009;
+    /// This relay is draining (a rolling upgrade) or the device moved to another relay of the
+    /// cluster: reconnect now, without a backoff delay. The load balancer sends you to another
+    /// relay; sessions carry on there.
+    pub const MOVED: u16 = 4010;
 }

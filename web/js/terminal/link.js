@@ -171,9 +171,10 @@ export class SessionLink {
       case 1012: // the relay is restarting: come back once it is up again
         this.on.state('restarting');
         break;
+      case 4010: // the relay is draining or the device moved to another relay: go there now
       case 4008: // we fell too far behind: come back at once and resume from our offset
       case 1006: // a working link cut without a word: the same, once
-        if (wasUp || code === 4008) {
+        if (wasUp || code === 4008 || code === 4010) {
           this.connect();
           return;
         }
