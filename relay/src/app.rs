@@ -4,6 +4,7 @@
 use crate::auth::password::Hasher;
 use crate::auth::ratelimit::{Failures, Limiter};
 use crate::auth::{jwt::Keys, seal::Sealer};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::events::Events;
 use crate::hub::Hub;
@@ -24,6 +25,8 @@ pub struct App {
     pub hasher: Hasher,
     pub mailer: Mailer,
     pub limits: Limits,
+    /// The other relays, when this one is part of a cluster (`--nats`).
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// The rate limits, one of each.
@@ -41,13 +44,15 @@ pub struct Limits {
 pub const ACCOUNT_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 impl Limits {
-    pub fn new(l: &crate::config::Limits) -> Limits {
+    /// `shared`: the database the relays of a cluster count in together.
+    pub fn new(l: &crate::config::Limits, shared: Option<&Db>) -> Limits {
         Limits {
-            login: Limiter::per_minute(l.login_rate),
-            signup: Limiter::per_minute(l.signup_rate),
-            pair: Limiter::per_minute(l.pair_rate),
-            account_failures: Failures::new(l.account_login_failures, ACCOUNT_FAILURE_WINDOW),
-            pair_failures: Failures::new(l.pair_failures, Duration::from_secs(60)),
+            login: Limiter::per_minute(l.login_rate).shared(shared, "login"),
+            signup: Limiter::per_minute(l.signup_rate).shared(shared, "signup"),
+            pair: Limiter::per_minute(l.pair_rate).shared(shared, "pair"),
+            account_failures: Failures::new(l.account_login_failures, ACCOUNT_FAILURE_WINDOW)
+                .shared(shared, "account-failures"),
+            pair_failures: Failures::new(l.pair_failures, Duration::from_secs(60)).shared(shared, "pair-failures"),
         }
     }
 
@@ -62,6 +67,12 @@ impl Limits {
 }
 
 impl App {
+    /// Whether the device's connector is connected, here or to another live relay.
+    pub async fn online(&self, device_id: &str) -> bool {
+        self.hub.is_online(device_id)
+            || (self.cluster.is_some() && matches!(self.db.holder(device_id).await, Ok(Some(_))))
+    }
+
     /// Ends sign-ins of `user_id` in `scope` everywhere at once: their tokens stop working,
     /// their open terminals and event streams are closed.
     pub async fn revoke_sign_ins(&self, user_id: &str, scope: Scope, why: &'static str) -> DbResult<()> {

@@ -68,6 +68,22 @@ pub struct Config {
     #[arg(long, env = "METRICS_LISTEN", value_name = "ADDR:PORT")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Join a cluster of relays that share one PostgreSQL database (DATABASE_URL) and reach
+    /// each other through this NATS server, e.g. nats://10.0.0.5:4222. Without it the relay
+    /// works alone. docs/cluster.md says how to run several behind a load balancer.
+    #[arg(long, env = "NATS_URL", value_name = "URL")]
+    pub nats: Option<String>,
+
+    /// This relay's name in the cluster: letters, digits, '-' and '_'. Defaults to the host
+    /// name and the port, e.g. relay1-8080. Keep it across restarts.
+    #[arg(long, env = "INSTANCE_ID", value_name = "NAME")]
+    pub instance_id: Option<String>,
+
+    /// Seconds a relay stopping with SIGTERM waits for its connectors and browsers to move to
+    /// the other relays of its cluster before it exits anyway.
+    #[arg(long, env = "DRAIN_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECONDS")]
+    pub drain_timeout: u64,
+
     /// Get and renew an HTTPS certificate for this domain (or several, comma-separated) from
     /// an ACME CA (Let's Encrypt unless --acme-directory), kept in --data-dir/acme. The CA
     /// must reach this relay on port 443 of the domain (TLS-ALPN-01): no other port needed.
@@ -283,6 +299,20 @@ impl Config {
         self
     }
 
+    /// This relay's name among its cluster's relays: --instance-id, or host name and port.
+    pub fn instance_id(&self) -> String {
+        if let Some(id) = &self.instance_id {
+            return id.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "relay".into());
+        let host: String =
+            host.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).take(48).collect();
+        format!("{host}-{}", self.listen_addr().port())
+    }
+
     /// Whether this relay terminates TLS itself (a certificate given, or one from ACME).
     pub fn serves_tls(&self) -> bool {
         self.tls_cert.is_some() || !self.acme_domain.is_empty()
@@ -314,6 +344,18 @@ impl Config {
                 ));
             }
         }
+        if self.nats.is_some() && !self.database_url.as_deref().is_some_and(|u| u.starts_with("postgres")) {
+            return Err("--nats (NATS_URL) needs PostgreSQL: every relay of a cluster must share one database, and \
+                 SQLite is one machine's file. Set DATABASE_URL=postgres://user:pass@host/db on every relay"
+                .into());
+        }
+        if let Some(id) = &self.instance_id
+            && !valid_instance_id(id)
+        {
+            return Err(format!(
+                "--instance-id {id:?} must be 1 to 64 letters, digits, '-' or '_' (it is part of NATS subjects)"
+            ));
+        }
         if let Some(u) = &self.public_url {
             let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://")).unwrap_or("");
             if rest.is_empty() || rest.contains(char::is_whitespace) {
@@ -324,4 +366,8 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn valid_instance_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }

@@ -2,11 +2,20 @@
 //! changes, membership changes. Producers publish here; each `/api/v1/events` stream filters
 //! by the projects its user belongs to, so nobody sees another project's events. A `revoked`
 //! event ends the streams of the sign-ins it names.
+//!
+//! In a cluster (`--nats`) every event is also handed to the cluster, which publishes it to
+//! the other relays; what they publish comes back in through [`Events::local`], so a stream
+//! on any relay sees every relay's events.
 
 use crate::store::Scope;
+use futures_channel::mpsc;
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
+
+/// Every event name, so one that arrives from another relay maps back to its `&'static str`.
+pub const NAMES: &[&str] =
+    &["device_status", "device", "session", "member", "membership", "node", "project", "invitation", "revoked"];
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Event {
@@ -29,11 +38,13 @@ pub struct Event {
 #[derive(Clone)]
 pub struct Events {
     tx: broadcast::Sender<Arc<Event>>,
+    /// Where events also go when this relay is part of a cluster.
+    cluster: Arc<OnceLock<mpsc::UnboundedSender<Arc<Event>>>>,
 }
 
 impl Default for Events {
     fn default() -> Self {
-        Events { tx: broadcast::channel(1024).0 }
+        Events { tx: broadcast::channel(1024).0, cluster: Arc::default() }
     }
 }
 
@@ -42,14 +53,26 @@ impl Events {
         self.tx.subscribe()
     }
 
+    /// From now on, every event is also sent to `to` (the cluster's publisher).
+    pub fn forward(&self, to: mpsc::UnboundedSender<Arc<Event>>) {
+        let _ = self.cluster.set(to);
+    }
+
+    /// An event for this relay's streams only (it came from another relay).
+    pub fn local(&self, event: Arc<Event>) {
+        let _ = self.tx.send(event);
+    }
+
+    fn send(&self, event: Event) {
+        let event = Arc::new(event);
+        if let Some(c) = self.cluster.get() {
+            let _ = c.unbounded_send(event.clone());
+        }
+        let _ = self.tx.send(event);
+    }
+
     pub fn project(&self, name: &'static str, project_id: &str, data: serde_json::Value) {
-        let _ = self.tx.send(Arc::new(Event {
-            name,
-            project_id: Some(project_id.into()),
-            user_id: None,
-            scope: None,
-            data,
-        }));
+        self.send(Event { name, project_id: Some(project_id.into()), user_id: None, scope: None, data });
     }
 
     /// Tells one user that their set of projects changed (they should refetch).
@@ -64,6 +87,6 @@ impl Events {
     }
 
     fn to_user(&self, name: &'static str, user_id: &str, scope: Option<Scope>, data: serde_json::Value) {
-        let _ = self.tx.send(Arc::new(Event { name, project_id: None, user_id: Some(user_id.into()), scope, data }));
+        self.send(Event { name, project_id: None, user_id: Some(user_id.into()), scope, data });
     }
 }

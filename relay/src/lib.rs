@@ -13,6 +13,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod backup;
+pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod files;

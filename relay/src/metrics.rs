@@ -40,6 +40,12 @@ pub static INPUT_BYTES: Counter = Counter::new();
 pub static INPUT_DROPPED: Counter = Counter::new();
 /// Browsers cut off (4008) because their queue would not drain; they resume from the replay.
 pub static SLOW_BROWSERS_CUT: Counter = Counter::new();
+/// NATS messages published and received, requests to other relays, and failures (a publish
+/// refused, a request unanswered, a lost connection, a note dropped while disconnected).
+pub static NATS_SENT: Counter = Counter::new();
+pub static NATS_RECEIVED: Counter = Counter::new();
+pub static NATS_REQUESTS: Counter = Counter::new();
+pub static NATS_ERRORS: Counter = Counter::new();
 
 /// `/healthz` and `/readyz`.
 pub fn health_routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
@@ -58,17 +64,25 @@ pub fn health_routes(app: &Arc<App>) -> BoxedFilter<(Response,)> {
 async fn ready(app: &App) -> Response {
     let database = app.db.ping().await;
     let stopping = app.hub.is_stopping();
-    let (status, message) = match (database, stopping) {
-        (_, true) => (StatusCode::SERVICE_UNAVAILABLE, "The relay is stopping: send new clients elsewhere."),
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "The database does not answer; the relay retries by itself."),
-        (true, false) => (StatusCode::OK, "Ready."),
+    let nats = app.cluster.as_ref().map(|c| c.is_connected());
+    let (status, message) = match (database, stopping, nats) {
+        (_, true, _) => (StatusCode::SERVICE_UNAVAILABLE, "The relay is stopping: send new clients elsewhere."),
+        (false, ..) => (StatusCode::SERVICE_UNAVAILABLE, "The database does not answer; the relay retries by itself."),
+        (_, _, Some(false)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NATS does not answer: sessions on this relay work, sessions across relays do not; it reconnects by itself.",
+        ),
+        _ => (StatusCode::OK, "Ready."),
     };
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
         "database": if database { "ok" } else { "unreachable" },
         "draining": stopping,
         "message": message,
     });
+    if let Some(up) = nats {
+        body["nats"] = (if up { "ok" } else { "unreachable" }).into();
+    }
     warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }
 
@@ -120,6 +134,19 @@ fn render(app: &App) -> String {
         "Browsers cut off for not reading.",
         SLOW_BROWSERS_CUT.get(),
     );
+    if app.cluster.is_some() {
+        metric("privaclaw_nats_sent_total", "counter", "NATS messages published.", NATS_SENT.get());
+        metric("privaclaw_nats_received_total", "counter", "NATS messages received.", NATS_RECEIVED.get());
+        metric("privaclaw_nats_requests_total", "counter", "Requests to other relays over NATS.", NATS_REQUESTS.get());
+        metric(
+            "privaclaw_nats_errors_total",
+            "counter",
+            "NATS publishes refused, requests unanswered, links lost.",
+            NATS_ERRORS.get(),
+        );
+        let up = app.cluster.as_ref().is_some_and(|c| c.is_connected());
+        metric("privaclaw_nats_connected", "gauge", "1 while this relay is connected to NATS.", up as u64);
+    }
     metric("privaclaw_db_pool_connections", "gauge", "Database connections open.", pool_size);
     metric("privaclaw_db_pool_idle", "gauge", "Database connections idle.", pool_idle);
     out

@@ -40,14 +40,18 @@ pub async fn run(config: Config) -> Result<(), String> {
         Some(_) => None,
     };
     let db = Db::open(config.database_url.as_deref(), &config.data_dir).await?;
-    db.reset_presence().await.map_err(|e| format!("cannot reset device presence: {e}"))?;
+    let instance = config.instance_id();
+    let clustered = config.nats.is_some();
+    db.reset_presence(clustered.then_some(instance.as_str()))
+        .await
+        .map_err(|e| format!("cannot reset device presence: {e}"))?;
     let secret = match &config.jwt_secret {
         Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
         Some(_) => return Err("JWT_SECRET must be at least 32 characters".into()),
-        None => files::load_or_create_secret(&config.data_dir.join("jwt-secret"))?,
+        None => shared_secret(&config, &db, "jwt-secret").await?,
     };
     warn_about_pairing(&config.limits);
-    let sealer = sealer(&config)?;
+    let sealer = sealer(&config, &db).await?;
     let resealed = db.reseal_skill_configs(&sealer).await?;
     if resealed > 0 {
         tracing::info!(count = resealed, "skill configs sealed under the current secrets key");
@@ -57,22 +61,33 @@ pub async fn run(config: Config) -> Result<(), String> {
     let hub = Hub::new(
         db.clone(),
         events.clone(),
+        instance.clone(),
         Duration::from_secs(config.session_grace),
         Duration::from_secs(config.heartbeat_timeout),
         Budget::new(l.replay_per_session * 1024, l.replay_budget * 1024 * 1024),
     );
+    let cluster = match &config.nats {
+        Some(url) => Some(crate::cluster::Cluster::connect(url, instance.clone()).await?),
+        None => None,
+    };
     let app = Arc::new(App {
+        cluster: cluster.clone(),
         keys: Keys::new(&secret, config.access_token_ttl),
         sealer,
         hasher: Hasher::new(l.hash_concurrency as usize),
         mailer: Mailer::new(config.smtp_url.as_deref(), &config.smtp_from)?,
-        limits: Limits::new(l),
+        limits: Limits::new(l, config.nats.is_some().then_some(&db)),
         proxies: config.proxies(),
         db,
         hub: hub.clone(),
         events,
         config,
     });
+    if let Some(c) = &cluster {
+        hub.join(c.clone());
+        crate::cluster::start(&app, c).await?;
+        tracing::info!(instance = %instance, "clustered: sessions and events cross relays over NATS");
+    }
     let pruned = app.clone();
     tokio::spawn(hub.janitor(Arc::new(move || pruned.limits.prune())));
 
@@ -122,8 +137,21 @@ pub async fn run(config: Config) -> Result<(), String> {
     // Out of file descriptors: said once when it starts and once when it is over, not per
     // failed accept (which would be thousands of lines a second).
     let mut starved = false;
+    // In a cluster, SIGTERM first makes /readyz fail while the relay still accepts, so the load
+    // balancer's checks (every few hundred ms, docs/cluster.md) stop sending new clients here
+    // before the connectors told to move go looking for another relay.
+    let mut notice: Option<tokio::time::Instant> = None;
     loop {
         let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown, if notice.is_none() => {
+                if app.cluster.is_none() {
+                    break;
+                }
+                app.hub.stop_advertising();
+                notice = Some(tokio::time::Instant::now() + DRAIN_NOTICE);
+                continue;
+            }
+            _ = tokio::time::sleep_until(notice.unwrap_or_else(tokio::time::Instant::now)), if notice.is_some() => break,
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -137,7 +165,6 @@ pub async fn run(config: Config) -> Result<(), String> {
                     continue;
                 }
             },
-            _ = &mut shutdown => break,
         };
         if std::mem::take(&mut starved) {
             tracing::info!("accepting connections again");
@@ -180,9 +207,19 @@ pub async fn run(config: Config) -> Result<(), String> {
         });
     }
     tracing::info!("shutting down");
-    app.hub.shutdown(Duration::from_millis(1500)).await;
+    match &app.cluster {
+        Some(c) => {
+            c.drain();
+            app.hub.drain(Duration::from_secs(app.config.drain_timeout)).await;
+            c.leave(&app).await;
+        }
+        None => app.hub.shutdown(Duration::from_millis(1500)).await,
+    }
     Ok(())
 }
+
+/// How long a relay of a cluster goes on accepting after SIGTERM, not ready.
+const DRAIN_NOTICE: Duration = Duration::from_secs(1);
 
 /// Open connections per client address (IPv6: per /64), against `--max-connections-per-ip`.
 #[derive(Clone)]
@@ -287,14 +324,27 @@ fn warn_about_plain_http(config: &Config, local: std::net::SocketAddr) {
 }
 
 /// The key that seals secrets at rest: `--secrets-key`, or one generated into the data dir.
-fn sealer(config: &Config) -> Result<Sealer, String> {
+async fn sealer(config: &Config, db: &Db) -> Result<Sealer, String> {
     let current = match &config.secrets_key {
         Some(k) if k.len() >= 32 => k.as_bytes().to_vec(),
         Some(_) => return Err("SECRETS_KEY must be at least 32 characters".into()),
-        None => files::load_or_create_secret(&config.data_dir.join("secrets-key"))?,
+        None => shared_secret(config, db, "secrets-key").await?,
     };
     let previous: Vec<&[u8]> = config.previous_secrets_keys.iter().map(|k| k.as_bytes()).collect();
     Ok(Sealer::new(&current, &previous))
+}
+
+/// A secret the operator did not set: kept in the data directory by a relay alone, in the
+/// shared database by a cluster's relays (so a token one of them signed is good on all).
+async fn shared_secret(config: &Config, db: &Db, name: &str) -> Result<Vec<u8>, String> {
+    if config.nats.is_none() {
+        return files::load_or_create_secret(&config.data_dir.join(name));
+    }
+    let value = db
+        .cluster_secret(name, &crate::auth::secrets::token())
+        .await
+        .map_err(|e| format!("cannot read or store the cluster's {name} in the database: {e}"))?;
+    Ok(value.into_bytes())
 }
 
 async fn shutdown_signal() {

@@ -305,7 +305,7 @@ fn confirmation_sent(id: &str, email: &str) -> Response {
 pub(super) async fn signup(app: Arc<App>, ip: IpAddr, origin: Origin, body: Credentials) -> ApiResult<Response> {
     let email = normalise_email(&body.email.0)?;
     check_password(&body.password)?;
-    if !app.limits.signup.check(ip) {
+    if !app.limits.signup.check(ip).await {
         return Err(ApiError::too_many("Too many sign-ups from your address: wait a minute, then try again."));
     }
     let first = app.db.count_users().await? == 0;
@@ -400,7 +400,7 @@ pub(super) async fn token(
 }
 
 async fn password_grant(app: &App, ip: IpAddr, body: TokenRequest) -> ApiResult<TokenResponse> {
-    if !app.limits.login.check(ip) {
+    if !app.limits.login.check(ip).await {
         return Err(ApiError::too_many("Too many sign-in attempts from your address: wait a minute, then try again."));
     }
     let (Some(email), Some(pw)) = (body.email, body.password) else {
@@ -420,7 +420,7 @@ async fn password_grant(app: &App, ip: IpAddr, body: TokenRequest) -> ApiResult<
 /// The account of `email` if `password` is its password. Failures count against the account
 /// (from every address together), so one account cannot be guessed at from many addresses.
 async fn check_password_of(app: &App, email: &str, password: String) -> ApiResult<User> {
-    if app.limits.account_failures.blocked(email) {
+    if app.limits.account_failures.blocked(email).await {
         return Err(ApiError::too_many(
             "Too many failed sign-ins for this account: wait 15 minutes, or reset the password by email.",
         ));
@@ -429,11 +429,11 @@ async fn check_password_of(app: &App, email: &str, password: String) -> ApiResul
     let ok = app.hasher.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await.map_err(busy)?;
     match user {
         Some(u) if ok => {
-            app.limits.account_failures.clear(email);
+            app.limits.account_failures.clear(email).await;
             Ok(u)
         }
         _ => {
-            app.limits.account_failures.fail(email);
+            app.limits.account_failures.fail(email).await;
             Err(ApiError::bad_request(
                 "invalid_grant",
                 "Invalid login credentials: check the email and password, or reset the password.",
@@ -488,7 +488,7 @@ pub(super) async fn get_user(app: Arc<App>, who: AuthUser) -> ApiResult<UserOut>
 pub(super) async fn put_user(app: Arc<App>, who: AuthUser, ip: IpAddr, body: UserUpdate) -> ApiResult<UserOut> {
     if let Some(p) = body.password {
         check_password(&p)?;
-        if !app.limits.signup.check(ip) {
+        if !app.limits.signup.check(ip).await {
             return Err(ApiError::too_many(
                 "Too many password changes from your address: wait a minute, then try again.",
             ));
@@ -559,7 +559,7 @@ pub(super) async fn logout(
     responses((status = 200, description = "If the account exists, a reset link is on its way (or printed on the relay's console); the answer and its timing are the same either way"),
               (status = 429, body = ErrorBody)))]
 pub(super) async fn recover(app: Arc<App>, ip: IpAddr, origin: Origin, body: EmailRequest) -> ApiResult<Response> {
-    if !app.limits.login.check(ip) {
+    if !app.limits.login.check(ip).await {
         return Err(ApiError::too_many("Too many attempts from your address: wait a minute, then try again."));
     }
     let email = normalise_email(&body.email.0)?;
@@ -633,7 +633,7 @@ pub(super) async fn verify(app: Arc<App>, body: VerifyRequest) -> ApiResult<Toke
         .await?
         .ok_or_else(|| ApiError::bad_request("otp_expired", "The account no longer exists."))?;
     if kind == "recovery" {
-        app.limits.account_failures.clear(&user.email);
+        app.limits.account_failures.clear(&user.email).await;
     }
     sign_in(&app, &user, kind == "recovery").await
 }

@@ -128,11 +128,11 @@ fn pairing_error(r: ApiResult<Response>) -> Response {
               (status = 401, description = "The code is wrong, used or expired. Errors of this endpoint carry the sentence in `error` too (the reference connector prints only that field) and the code in `code`", body = ErrorBody),
               (status = 429, description = "Too many attempts from this address, or too many wrong codes from everyone in the last minute", body = ErrorBody)))]
 pub(super) async fn pair_device(app: Arc<App>, ip: IpAddr, origin: Origin, body: PairRequest) -> ApiResult<Response> {
-    if !app.limits.pair.check(ip) {
+    if !app.limits.pair.check(ip).await {
         return Err(ApiError::too_many("Too many pairing attempts from your address: wait a minute, then try again."));
     }
     // Wrong codes from everyone together: what bounds the chance of guessing a live code.
-    if app.limits.pair_failures.blocked("") {
+    if app.limits.pair_failures.blocked("").await {
         return Err(ApiError::too_many(
             "Pairing is paused for a minute: this relay received too many wrong pairing codes. Try again in a minute.",
         ));
@@ -147,7 +147,7 @@ pub(super) async fn pair_device(app: Arc<App>, ip: IpAddr, origin: Origin, body:
     let name = body.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(|n| super::clip(n, 100));
     let token = secrets::token();
     let Some(device) = app.db.pair(&code, name.as_deref(), &secrets::hash(&token)).await? else {
-        app.limits.pair_failures.fail("");
+        app.limits.pair_failures.fail("").await;
         let minutes = app.config.limits.pairing_code_ttl.div_ceil(60);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -177,7 +177,7 @@ pub(super) async fn pair_device(app: Arc<App>, ip: IpAddr, origin: Origin, body:
 pub(super) async fn start_session(app: Arc<App>, who: AuthUser, body: DeviceRef) -> ApiResult<Response> {
     let (device, _) =
         app.db.device_for(&body.device_id, &who.id).await?.ok_or_else(|| ApiError::not_found("device"))?;
-    if !app.hub.is_online(&device.id) {
+    if !app.online(&device.id).await {
         return Err(ApiError::conflict(
             "device_offline",
             format!(
@@ -207,7 +207,7 @@ pub(super) async fn end_session(app: Arc<App>, who: AuthUser, body: SessionRef) 
     }
     let by = Some((who.id.as_str(), who.email.as_str()));
     let ending = crate::hub::Ending { reason: privaclaw_proto::kind::reason::USER_EXIT, status: None, by };
-    app.hub.end_session(&s.id, ending, true).await;
+    app.hub.end_session_everywhere(&s.id, ending).await;
     Ok(warp::reply::json(&Done { ok: true }).into_response())
 }
 
@@ -215,7 +215,12 @@ pub(super) async fn end_session(app: Arc<App>, who: AuthUser, body: SessionRef) 
     responses((status = 200, description = "Connectors and AI nodes connected now, in the caller's projects", body = Nodes)))]
 pub(super) async fn relay_nodes(app: Arc<App>, who: AuthUser) -> ApiResult<Response> {
     let projects = app.db.project_ids_of(&who.id).await?;
-    Ok(warp::reply::json(&Nodes { nodes: app.hub.nodes(&projects) }).into_response())
+    let here = app.hub.nodes(&projects);
+    let nodes = match &app.cluster {
+        Some(c) => c.nodes(here, &projects).await,
+        None => here,
+    };
+    Ok(warp::reply::json(&Nodes { nodes }).into_response())
 }
 
 #[utoipa::path(post, path = "/functions/v1/invite-member", tag = "functions", security(("bearer" = [])), request_body = InviteRequest,

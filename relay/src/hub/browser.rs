@@ -4,6 +4,10 @@
 //! are told, and the history records it). Then the browser gets `auth_ok`, the replay of what
 //! it missed, and live output; its `stdin`/`resize` go to the connector, for its own session
 //! only. The socket is closed (4003) as soon as its person's access ends.
+//!
+//! In a cluster, a session whose device is held by another relay is reached through it: this
+//! socket becomes a proxy (`cluster/remote.rs`) and that relay runs this same endpoint, as a
+//! *guest*, on the frames forwarded to it.
 
 use super::frames::{self, RawFrame};
 use super::live::{self, LinkError, Live, Who};
@@ -11,6 +15,7 @@ use super::outbox::{Drain, Outbox};
 use super::socket::{self, HANDSHAKE, Peer, Step};
 use crate::api::filters::with;
 use crate::app::App;
+use crate::cluster::Proxy;
 use base64::Engine;
 use privaclaw_proto::{Auth, AuthOk, Output, Resize, SessionEnd, SessionRef, SessionStart, encode, kind};
 use std::sync::Arc;
@@ -27,9 +32,15 @@ pub fn route(app: &Arc<App>) -> BoxedFilter<(Response,)> {
         .map(|up: socket::Upgrade, app: Arc<App>| {
             let viewer = app.hub.next_id();
             let ping = Duration::from_secs(app.config.ping_interval);
-            up.reply("browsers", BrowserPeer { app, viewer, opened: Instant::now(), live: None, person: None }, ping)
+            up.reply("browsers", BrowserPeer::new(app, viewer, false), ping)
         })
         .boxed()
+}
+
+/// The endpoint for a browser that another relay of the cluster forwards here.
+pub fn guest_peer(app: Arc<App>) -> impl socket::Peer {
+    let viewer = app.hub.next_id();
+    BrowserPeer::new(app, viewer, true)
 }
 
 struct BrowserPeer {
@@ -39,6 +50,16 @@ struct BrowserPeer {
     live: Option<Arc<Live>>,
     /// Who authenticated: user id and email (who ended the session, if they do).
     person: Option<(String, String)>,
+    /// The session lives on another relay: frames go there.
+    remote: Option<Arc<Proxy>>,
+    /// Another relay forwards this browser (so it is never forwarded on again).
+    guest: bool,
+}
+
+impl BrowserPeer {
+    fn new(app: Arc<App>, viewer: u64, guest: bool) -> BrowserPeer {
+        BrowserPeer { app, viewer, opened: Instant::now(), live: None, person: None, remote: None, guest }
+    }
 }
 
 impl Drain for Live {
@@ -52,7 +73,7 @@ const MAX_DIM: u16 = 1000;
 
 impl Peer for BrowserPeer {
     fn deadline(&self) -> Option<Instant> {
-        self.live.is_none().then(|| self.opened + HANDSHAKE)
+        (self.live.is_none() && self.remote.is_none()).then(|| self.opened + HANDSHAKE)
     }
 
     fn low_water(&self) -> usize {
@@ -60,8 +81,12 @@ impl Peer for BrowserPeer {
     }
 
     async fn on_frame(&mut self, out: &Outbox, frame: &RawFrame<'_>, text: &Utf8Bytes) -> Step {
+        if let Some(proxy) = &self.remote {
+            proxy.forward(text).await;
+            return Step::Continue;
+        }
         match self.live.clone() {
-            None => self.auth(out, frame).await,
+            None => self.auth(out, frame, text).await,
             Some(live) => self.route(out, &live, frame, text).await,
         }
     }
@@ -69,6 +94,9 @@ impl Peer for BrowserPeer {
     async fn on_close(&mut self) {
         if let Some(live) = &self.live {
             live.detach(self.viewer);
+        }
+        if let Some(proxy) = &self.remote {
+            proxy.bye().await;
         }
     }
 }
@@ -81,7 +109,7 @@ fn fail(out: &Outbox, code: u16, err: &'static str, message: &str) -> Step {
 }
 
 impl BrowserPeer {
-    async fn auth(&mut self, out: &Outbox, frame: &RawFrame<'_>) -> Step {
+    async fn auth(&mut self, out: &Outbox, frame: &RawFrame<'_>, text: &Utf8Bytes) -> Step {
         use kind::close;
         if frame.kind == kind::PING {
             out.send(encode(kind::PONG, None));
@@ -146,12 +174,7 @@ impl BrowserPeer {
         let cols = auth.cols.filter(|c| (1..=MAX_DIM).contains(c)).unwrap_or(80);
         let rows = auth.rows.filter(|r| (1..=MAX_DIM).contains(r)).unwrap_or(24);
         let Some((live, created)) = self.app.hub.open(&session, cols, rows) else {
-            return fail(
-                out,
-                close::CONNECTOR_OFFLINE,
-                "connector_offline",
-                "Connector offline: the device is not connected. Start relay-connector on it, then reconnect.",
-            );
+            return self.elsewhere(out, &session.device_id, text).await;
         };
         out.watch(live.clone());
         let ok = |r: &super::replay::Replay| -> Utf8Bytes {
@@ -184,6 +207,50 @@ impl BrowserPeer {
         }
         tracing::info!(session = %session.id, user = %user.id, resumed = !created, joined, "browser attached");
         Step::Continue
+    }
+
+    /// The session is not here and its device's connector is not connected here: through the
+    /// relay that holds it, if another relay of the cluster does; else the device is offline.
+    async fn elsewhere(&mut self, out: &Outbox, device_id: &str, auth: &Utf8Bytes) -> Step {
+        use kind::close;
+        let holder = match &self.app.cluster {
+            Some(c) => self.app.db.holder(device_id).await.ok().flatten().filter(|h| *h != c.me).map(|h| (c, h)),
+            None => None,
+        };
+        let Some((cluster, home)) = holder else {
+            return fail(
+                out,
+                close::CONNECTOR_OFFLINE,
+                "connector_offline",
+                "Connector offline: the device is not connected. Start relay-connector on it, then reconnect.",
+            );
+        };
+        if self.guest {
+            // It moved on while the browser was being forwarded here: the browser retries.
+            return fail(out, close::MOVED, "moved", "The device just moved to another relay: reconnect now.");
+        }
+        if !cluster.reachable(&home) {
+            return fail(
+                out,
+                1013,
+                "cluster_unavailable",
+                &format!(
+                    "The device is connected to another relay of this cluster ({home}), which cannot be reached right now: retry in a few seconds."
+                ),
+            );
+        }
+        match Proxy::start(cluster, self.viewer, home, device_id.to_string(), out, auth).await {
+            Some(proxy) => {
+                self.remote = Some(proxy);
+                Step::Continue
+            }
+            None => fail(
+                out,
+                1013,
+                "cluster_unavailable",
+                "The relays of this cluster cannot reach each other right now (NATS): retry in a few seconds.",
+            ),
+        }
     }
 
     /// Refuses a frame naming another session than this socket's.

@@ -408,6 +408,12 @@ impl Live {
     /// Ends the session here: later frames are dropped. Returns false if it had already ended.
     /// `last` (e.g. the `session_end` frame) goes to every browser, whose sockets then close.
     pub fn end(&self, last: Option<Utf8Bytes>) -> bool {
+        self.end_with(last, 1000, "session ended")
+    }
+
+    /// `end`, closing the browsers with `code` (the session moved to another relay: they
+    /// reconnect and find it there).
+    pub fn end_with(&self, last: Option<Utf8Bytes>, code: u16, reason: &'static str) -> bool {
         let mut st = self.lock();
         if st.ended {
             return false;
@@ -418,7 +424,7 @@ impl Live {
             if let Some(f) = &last {
                 v.out.send(f.clone());
             }
-            v.out.close(1000, "session ended");
+            v.out.close(code, reason);
         }
         true
     }

@@ -9,6 +9,10 @@
 //! The hub keeps the database's view in step: device presence, session rows, and realtime
 //! events. Terminal bytes only ever pass through memory, in amounts the replay budget bounds.
 //! When someone's access ends, [`Hub::revoke`] closes their browsers at once.
+//!
+//! In a cluster (`crate::cluster`) the actions that must reach sockets wherever they are
+//! (revoke, evict, end) are also sent to every relay, which does them with the `_here`
+//! variants; a connector registering here tells the others it moved.
 
 mod browser;
 mod connector;
@@ -17,11 +21,12 @@ pub mod live;
 pub mod nodes;
 pub mod outbox;
 pub mod replay;
-mod socket;
+pub mod socket;
 
-pub use browser::route as session_route;
+pub use browser::{guest_peer, route as session_route};
 pub use connector::route as connect_route;
 
+use crate::cluster::Cluster;
 use crate::events::Events;
 use crate::store::{self, Db, Scope};
 use live::{Live, Upstream};
@@ -31,7 +36,7 @@ use replay::Budget;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use utoipa::ToSchema;
@@ -61,13 +66,13 @@ pub struct Alive {
 }
 
 /// An entry of `relay-nodes`.
-#[derive(Serialize, ToSchema, Clone, Debug)]
+#[derive(Serialize, serde::Deserialize, ToSchema, Clone, Debug)]
 pub struct NodeInfo {
     pub device_id: String,
     pub project_id: String,
     pub name: String,
     /// `node` for an AI node, `connector` for a terminal connector.
-    pub kind: &'static str,
+    pub kind: String,
     /// What the node said it is (`openclaw`, `node`), or `connector`.
     pub agent: String,
     pub connected_at: String,
@@ -110,6 +115,9 @@ pub struct Gauges {
 pub struct Hub {
     db: Db,
     events: Events,
+    /// This relay's name: devices it holds are recorded with it.
+    instance: String,
+    cluster: OnceLock<Arc<Cluster>>,
     pub grace: Duration,
     pub replay: Arc<Budget>,
     /// Silence after which an AI node is presumed gone.
@@ -134,10 +142,19 @@ impl Link {
 }
 
 impl Hub {
-    pub fn new(db: Db, events: Events, grace: Duration, heartbeat_limit: Duration, replay: Arc<Budget>) -> Arc<Hub> {
+    pub fn new(
+        db: Db,
+        events: Events,
+        instance: String,
+        grace: Duration,
+        heartbeat_limit: Duration,
+        replay: Arc<Budget>,
+    ) -> Arc<Hub> {
         Arc::new(Hub {
             db,
             events,
+            instance,
+            cluster: OnceLock::new(),
             grace,
             replay,
             heartbeat_limit,
@@ -149,8 +166,19 @@ impl Hub {
         })
     }
 
+    /// From now on, actions and moves are sent to the cluster's other relays too.
+    pub fn join(&self, cluster: Arc<Cluster>) {
+        let _ = self.cluster.set(cluster);
+    }
+
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Stops saying it is ready (`/readyz` 503) so load balancers send new clients elsewhere,
+    /// before the relay stops accepting.
+    pub fn stop_advertising(&self) {
+        self.stopping.store(true, Ordering::Release);
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -194,7 +222,7 @@ impl Hub {
                 device_id: l.device_id.clone(),
                 project_id: l.project_id.clone(),
                 name: l.name.clone(),
-                kind: if l.is_node() { "node" } else { "connector" },
+                kind: if l.is_node() { "node" } else { "connector" }.into(),
                 agent: l.kind.clone(),
                 connected_at: l.connected_at.clone(),
                 online: true,
@@ -224,6 +252,9 @@ impl Hub {
             old.out.close(kind::close::REPLACED, "replaced by a newer connection of this device");
         }
         self.presence(&link, true).await;
+        if let Some(c) = self.cluster.get() {
+            c.moved(&link.device_id);
+        }
         link.out.send(hello_ok);
         let listed = |id: &str| alive.and_then(|a| a.iter().find(|s| s.id == id));
         for live in self.lives_of(&link.device_id) {
@@ -299,8 +330,10 @@ impl Hub {
 
     async fn presence(&self, link: &Link, online: bool) {
         let kind = online.then_some(link.kind.as_str());
-        if let Err(e) = self.db.set_presence(&link.device_id, online, kind).await {
-            tracing::warn!(error = %e, device = %link.device_id, "cannot record device presence");
+        match self.db.set_presence(&link.device_id, online, kind, &self.instance).await {
+            Ok(changed) if !changed && !online => return, // it is online on another relay now
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, device = %link.device_id, "cannot record device presence"),
         }
         let status = if online { "online" } else { "offline" };
         tracing::info!(device = %link.device_id, kind = %link.kind, "device {status}");
@@ -384,9 +417,47 @@ impl Hub {
         }
     }
 
+    /// `end_session` for a session that may live on another relay (someone ended it through
+    /// the API): that relay ends it too.
+    pub async fn end_session_everywhere(&self, id: &str, end: Ending<'_>) {
+        if let Some(c) = self.cluster.get() {
+            c.end(id, end.reason, end.by);
+        }
+        self.end_session(id, end, true).await;
+    }
+
+    /// The device's connector registered on another relay: its old link here (if any) is
+    /// closed, and its sessions here are let go without ending — their browsers are told to
+    /// reconnect (4010) and find them on the new relay, which took them over.
+    pub fn moved_away(&self, device_id: &str) {
+        let old = {
+            let mut links = lock(&self.links);
+            links.remove(device_id)
+        };
+        if let Some(link) = old {
+            link.out.close(kind::close::REPLACED, "replaced by a newer connection of this device");
+        }
+        let lives: Vec<Arc<Live>> = {
+            let mut sessions = lock(&self.sessions);
+            let ids: Vec<String> =
+                sessions.values().filter(|l| l.device_id == device_id).map(|l| l.id.clone()).collect();
+            ids.iter().filter_map(|id| sessions.remove(id)).collect()
+        };
+        for live in lives {
+            live.end_with(None, kind::close::MOVED, "moved: reconnect now");
+        }
+    }
+
     /// The device was deleted or re-paired: its connector is told to go (4001) and its
-    /// sessions end.
+    /// sessions end, on whichever relay they are.
     pub async fn evict_device(&self, device_id: &str) {
+        if let Some(c) = self.cluster.get() {
+            c.evict(device_id);
+        }
+        self.evict_device_here(device_id).await;
+    }
+
+    pub async fn evict_device_here(&self, device_id: &str) {
         if let Some(link) = lock(&self.links).remove(device_id) {
             let msg =
                 "This device was removed or paired again: pair the connector again (relay-connector --pair CODE).";
@@ -399,8 +470,15 @@ impl Hub {
     }
 
     /// Closes, at once, the browsers of someone whose access ended (`error` frame with
-    /// `r.why`, then close 4003). Returns how many were closed.
+    /// `r.why`, then close 4003), on every relay. Returns how many were closed here.
     pub fn revoke(&self, r: &Revoked<'_>) -> usize {
+        if let Some(c) = self.cluster.get() {
+            c.revoke(r.user_id, r.project_id, r.scope, r.why);
+        }
+        self.revoke_here(r)
+    }
+
+    pub fn revoke_here(&self, r: &Revoked<'_>) -> usize {
         let lives: Vec<Arc<Live>> =
             lock(&self.sessions).values().filter(|l| r.project_id.is_none_or(|p| p == l.project_id)).cloned().collect();
         let closed: usize =
@@ -411,8 +489,16 @@ impl Hub {
         closed
     }
 
-    /// Ends the sessions `user_id` started in `project_id` (they lost access to it).
+    /// Ends the sessions `user_id` started in `project_id` (they lost access to it), on every
+    /// relay.
     pub async fn end_sessions_of(&self, user_id: &str, project_id: &str) {
+        if let Some(c) = self.cluster.get() {
+            c.end_of(user_id, project_id);
+        }
+        self.end_sessions_of_here(user_id, project_id).await;
+    }
+
+    pub async fn end_sessions_of_here(&self, user_id: &str, project_id: &str) {
         let lives: Vec<Arc<Live>> = lock(&self.sessions)
             .values()
             .filter(|l| l.owner == user_id && l.project_id == project_id)
@@ -453,10 +539,44 @@ impl Hub {
             link.out.close(kind::close::RESTARTING, WHY);
             self.presence(link, false).await;
         }
-        for live in lock(&self.sessions).values() {
-            live.close_viewers(kind::close::RESTARTING, WHY);
+        self.close_all(WHY, links.len(), limit).await;
+    }
+
+    /// A relay of a cluster is stopping (SIGTERM, a rolling upgrade): its connectors are told
+    /// to go elsewhere now (4010); as each registers on another relay, that relay takes its
+    /// sessions over and the browsers here are sent after them (`moved_away`). Returns once
+    /// every socket has closed, or after `limit`, when what is left is closed as `shutdown`
+    /// would. The devices stay online meanwhile: they are only changing relays.
+    pub async fn drain(&self, limit: Duration) {
+        self.stopping.store(true, Ordering::Release);
+        let links: Vec<Arc<Link>> = lock(&self.links).drain().map(|(_, l)| l).collect();
+        for link in &links {
+            link.out.close(kind::close::MOVED, "relay draining: reconnect now");
         }
-        tracing::info!(connectors = links.len(), "told every connector and browser the relay is restarting");
+        tracing::info!(connectors = links.len(), "draining: told every connector to move to another relay");
+        // Done when every socket here has closed and every session has gone with its device
+        // (browsers forwarded from other relays are not sockets here, but are the sessions').
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline && (socket::open() > 0 || !lock(&self.sessions).is_empty()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left = lock(&self.sessions).len();
+        if left > 0 {
+            tracing::info!(
+                sessions = left,
+                "drain time is up: the sessions left resume wherever their connectors return"
+            );
+        }
+        self.close_all("relay restarting", 0, Duration::from_millis(1500)).await;
+    }
+
+    /// Closes every browser with 1012 (come back, the session carries on) and waits for the
+    /// sockets to close, or `limit`.
+    async fn close_all(&self, why: &'static str, connectors: usize, limit: Duration) {
+        for live in lock(&self.sessions).values() {
+            live.close_viewers(kind::close::RESTARTING, why);
+        }
+        tracing::info!(connectors, "told every connector and browser the relay is restarting");
         socket::all_closed(limit).await;
     }
 
@@ -483,7 +603,7 @@ impl Hub {
             // came back for them.
             if self.started.elapsed() >= self.grace {
                 let cutoff = store::iso(time::OffsetDateTime::now_utc() - self.grace);
-                if let Ok(ids) = self.db.active_sessions_started_before(&cutoff).await {
+                if let Ok(ids) = self.db.stale_sessions(&cutoff, &self.instance).await {
                     for id in ids.into_iter().filter(|id| self.live(id).is_none()) {
                         self.end_session(&id, kind::reason::TIMEOUT, false).await;
                     }

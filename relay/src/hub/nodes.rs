@@ -23,7 +23,7 @@ pub const REQUEST_LIMIT: Duration = Duration::from_secs(600);
 const QUEUE: usize = 1024;
 
 /// What a node last reported in a heartbeat.
-#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, ToSchema)]
 pub struct Health {
     pub last_heartbeat: Option<String>,
     pub uptime: Option<u64>,

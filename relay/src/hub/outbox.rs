@@ -10,8 +10,9 @@
 //! stops reading its socket, TCP's window closes, and its writes to us block, which stops it
 //! reading its PTYs — nothing lost, nothing buffered here.
 //!
-//! This is the seam for scale-out: a frame for a peer held by another relay instance would be
-//! published (e.g. on NATS) instead of queued here; producers only see `Outbox::send`.
+//! This is the seam for scale-out: for a browser attached through another relay of the cluster
+//! the queue is drained by a publisher to NATS instead of a socket, and its bytes count until
+//! that relay says it wrote them (`cluster/remote.rs`); producers only see `Outbox::send`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -31,6 +32,9 @@ pub enum Out {
 /// Told when a connection's queue has drained (flow control resumes on it).
 pub trait Drain: Send + Sync {
     fn drained(&self);
+    /// Bytes left the queue (whether or not it drained): a relay forwarding for another
+    /// relay tells it how far its browser has read.
+    fn sent(&self) {}
 }
 
 struct Shared {
@@ -61,6 +65,7 @@ pub struct Inbox {
 
 /// The writer's side of the queue's counters and kill switch (apart from `rx`, so both can be
 /// awaited at once).
+#[derive(Clone)]
 pub struct Signals(Arc<Shared>);
 
 pub fn channel() -> (Outbox, Inbox) {
@@ -155,12 +160,11 @@ impl Signals {
     /// Records that `len` bytes left the queue, telling the watcher when it drains below `low`.
     pub fn sent(&self, len: usize, low: usize) {
         let before = self.0.queued.fetch_sub(len, Ordering::AcqRel);
-        if before >= low
-            && before - len < low
-            && let Some(w) = self.0.watch.get()
-        {
+        let Some(w) = self.0.watch.get() else { return };
+        if before >= low && before - len < low {
             w.drained();
         }
+        w.sent();
     }
 
     /// How long the peer has been silent; zero while its reads are held (it cannot be heard).

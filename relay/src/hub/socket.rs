@@ -61,6 +61,11 @@ impl Drop for Counted {
     }
 }
 
+/// WebSocket connections open now.
+pub fn open() -> usize {
+    OPEN.load(Ordering::Acquire)
+}
+
 /// Resolves when no WebSocket connection is open any more, or after `limit`.
 pub async fn all_closed(limit: Duration) {
     let wait = async {
@@ -193,25 +198,7 @@ async fn serve<P: Peer>(ws: Ws, mut peer: P, ping: Duration) {
         out.heard();
         match msg {
             Some(Ok(Message::Text(text))) => {
-                if text.len() > super::frames::MAX_FRAME {
-                    let msg = format!(
-                        "frame of {} bytes refused: the limit is {} bytes",
-                        text.len(),
-                        super::frames::MAX_FRAME
-                    );
-                    out.send(super::frames::error(&msg, Some("too_large"), None));
-                    continue;
-                }
-                let frame = match super::frames::parse(&text) {
-                    Ok(f) => f,
-                    Err(msg) => {
-                        out.send(super::frames::error(&msg, Some("bad_frame"), None));
-                        continue;
-                    }
-                };
-                // Boxed: the rare, large futures (hello, database calls) live on the heap only
-                // while they run, not in every idle connection's task.
-                if let Step::Close(code, reason) = Box::pin(peer.on_frame(&out, &frame, &text)).await {
+                if let Step::Close(code, reason) = handle_text(&mut peer, &out, &text).await {
                     out.close(code, reason);
                     break;
                 }
@@ -236,6 +223,25 @@ async fn serve<P: Peer>(ws: Ws, mut peer: P, ping: Duration) {
     drop(out);
     if !writer_done && tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
         writer.abort();
+    }
+}
+
+/// One text frame from a peer: from its socket, or a browser's that another relay of the
+/// cluster forwards. Too large or not a frame: the peer is told and the frame dropped.
+pub async fn handle_text<P: Peer>(peer: &mut P, out: &Outbox, text: &Utf8Bytes) -> Step {
+    if text.len() > super::frames::MAX_FRAME {
+        let msg = format!("frame of {} bytes refused: the limit is {} bytes", text.len(), super::frames::MAX_FRAME);
+        out.send(super::frames::error(&msg, Some("too_large"), None));
+        return Step::Continue;
+    }
+    match super::frames::parse(text) {
+        // Boxed: the rare, large futures (hello, database calls) live on the heap only while
+        // they run, not in every idle connection's task.
+        Ok(frame) => Box::pin(peer.on_frame(out, &frame, text)).await,
+        Err(msg) => {
+            out.send(super::frames::error(&msg, Some("bad_frame"), None));
+            Step::Continue
+        }
     }
 }
 

@@ -170,15 +170,25 @@ impl Db {
     }
 
     /// Records a connector coming online (with its kind) or going offline.
-    pub async fn set_presence(&self, id: &str, online: bool, kind: Option<&str>) -> DbResult<()> {
-        sqlx::query("UPDATE devices SET status = $1, last_seen = $2, kind = COALESCE($3, kind) WHERE id = $4")
+    /// Records the device online on relay `instance`, or offline if `instance` still holds it
+    /// (a connector that moved to another relay meanwhile stays online there). True if the
+    /// row changed.
+    pub async fn set_presence(&self, id: &str, online: bool, kind: Option<&str>, instance: &str) -> DbResult<bool> {
+        let q = if online {
+            "UPDATE devices SET status = $1, last_seen = $2, kind = COALESCE($3, kind), instance_id = $4 WHERE id = $5"
+        } else {
+            "UPDATE devices SET status = $1, last_seen = $2, kind = COALESCE($3, kind)
+             WHERE instance_id = $4 AND id = $5 AND status = 'online'"
+        };
+        let done = sqlx::query(q)
             .bind(if online { "online" } else { "offline" })
             .bind(now_iso())
             .bind(kind)
+            .bind(instance)
             .bind(id)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn touch_device(&self, id: &str) -> DbResult<()> {

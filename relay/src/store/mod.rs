@@ -5,6 +5,7 @@
 //! to [`Db`]; handlers call those and never write SQL themselves. Terminal bytes never come
 //! here: only session metadata is stored.
 
+mod cluster;
 mod devices;
 mod members;
 mod projects;
@@ -13,6 +14,7 @@ mod sign_ins;
 mod skill_configs;
 mod users;
 
+pub use cluster::Orphan;
 pub use devices::{Device, DeviceAuth};
 pub use members::{Invitation, InvitationPreview, Member};
 pub use projects::{Project, Role};
@@ -142,12 +144,6 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    /// Marks every device offline: at start-up no connector is connected to this process.
-    pub async fn reset_presence(&self) -> DbResult<()> {
-        sqlx::query("UPDATE devices SET status = 'offline' WHERE status = 'online'").execute(&self.pool).await?;
-        Ok(())
     }
 
     /// True when the database answers; for `/healthz`.

@@ -134,13 +134,6 @@ impl Db {
         .await
     }
 
-    pub async fn active_sessions_started_before(&self, cutoff: &str) -> DbResult<Vec<String>> {
-        sqlx::query_scalar("SELECT id FROM sessions WHERE status = 'active' AND started_at < $1")
-            .bind(cutoff)
-            .fetch_all(&self.pool)
-            .await
-    }
-
     /// History visible to `user_id`: sessions on devices of the projects they belong to.
     pub async fn session_history(&self, user_id: &str, f: &SessionFilter<'_>) -> DbResult<Vec<SessionRow>> {
         let rows = sqlx::query_as(

@@ -10,7 +10,7 @@
 use super::{Db, DbResult, new_id, now_iso, now_unix};
 
 /// Which of a user's sign-ins to revoke.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Scope {
     All,
     Only(String),
