@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod procfs;
 pub mod smtp;
 
@@ -50,6 +51,8 @@ pub struct Opts {
     pub unset: Vec<String>,
     /// `--listen` (default 127.0.0.1:0), for a port another process must know beforehand.
     pub listen: Option<String>,
+    /// A PostgreSQL database other relays use too (default: a fresh one, if any).
+    pub database: Option<String>,
 }
 
 impl Opts {
@@ -73,6 +76,11 @@ impl Opts {
         self
     }
 
+    pub fn database(mut self, url: &str) -> Self {
+        self.database = Some(url.into());
+        self
+    }
+
     /// Without `JWT_SECRET`: the relay keeps its own signing secret in its data directory.
     pub fn own_secret(mut self) -> Self {
         self.unset.push("JWT_SECRET".into());
@@ -86,7 +94,7 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().unwrap()
 }
 
-async fn fresh_database() -> Option<String> {
+pub async fn fresh_database() -> Option<String> {
     let admin = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(&admin).await.expect("TEST_DATABASE_URL reachable");
@@ -120,7 +128,10 @@ impl Relay {
 
     async fn unstarted(opts: Opts) -> Relay {
         let dir = tempfile::tempdir().unwrap();
-        let database_url = fresh_database().await;
+        let database_url = match &opts.database {
+            Some(url) => Some(url.clone()),
+            None => fresh_database().await,
+        };
         let mut args = vec![
             "--listen".to_string(),
             opts.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into()),

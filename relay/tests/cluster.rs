@@ -1,0 +1,266 @@
+//! Several relays as one (`--nats`): PostgreSQL, nats-server, three relays and HAProxy on
+//! loopback, a real connector and a browser client that resumes from its offset the way the web
+//! app does. A session crosses relays; every line of a counter arrives once and in order while
+//! the connector's relay is killed with kill -9 and while every relay is upgraded in turn; the
+//! shell survives it all; NATS restarts and the cluster recovers by itself; and access that ends
+//! on one relay ends on the others at once.
+//!
+//! They need PostgreSQL, nats-server and haproxy, so `cargo test` skips them and
+//! `scripts/test-cluster` (run by `scripts/test`) runs them.
+
+mod common;
+
+use base64::Engine;
+use common::cluster::{Cluster, RETRY};
+use common::*;
+use serde_json::json;
+
+/// A browser that comes back after its socket closes (1012, 4010, a dead link) through the
+/// load balancer, with the offset of what it has, and checks that nothing was dropped.
+struct Viewer {
+    lb: String,
+    token: String,
+    session: String,
+    ws: Ws,
+    text: String,
+    offset: u64,
+    pub reconnects: usize,
+}
+
+impl Viewer {
+    /// Attaches through relay `base` (retrying while it says to retry).
+    async fn open(base: &str, lb: &str, token: &str, session: &str) -> Viewer {
+        let ws = attach(base, token, session, 0).await;
+        Viewer {
+            lb: lb.into(),
+            token: token.into(),
+            session: session.into(),
+            ws,
+            text: String::new(),
+            offset: 0,
+            reconnects: 0,
+        }
+    }
+
+    async fn line(&mut self, line: &str) {
+        self.ws.send(stdin(&self.session, &format!("{line}\n"))).await;
+    }
+
+    /// Reads output until `needle` appears after `from` (a position in `text`).
+    async fn until(&mut self, from: usize, needle: &str) -> usize {
+        loop {
+            let start = from.max(self.text.len().saturating_sub(needle.len() + 8));
+            if let Some(at) = self.text[from.min(start)..].find(needle) {
+                return from.min(start) + at + needle.len();
+            }
+            match self.ws.next().await {
+                Next::Frame(f) if f["type"] == "stdout" => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(f["data"]["data_b64"].as_str().unwrap())
+                        .unwrap();
+                    self.offset += bytes.len() as u64;
+                    self.text.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                Next::Frame(f) if f["type"] == "session_end" => panic!("the session ended: {f}"),
+                Next::Frame(_) => {}
+                Next::Closed(code) => {
+                    assert!(matches!(code, None | Some(1012) | Some(4010) | Some(1006)), "closed with {code:?}");
+                    self.reconnects += 1;
+                    self.ws = attach(&self.lb, &self.token, &self.session, self.offset).await;
+                }
+            }
+        }
+    }
+}
+
+/// Opens `/session` on `base` and authenticates with `offset`, retrying while the relays
+/// say the device is moving or unreachable; asserts that the relay resumes exactly there.
+async fn attach(base: &str, token: &str, session: &str, offset: u64) -> Ws {
+    let deadline = tokio::time::Instant::now() + WAIT * 3;
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "could not attach to the session again");
+        let mut ws = Ws::open(&format!("{base}/session")).await;
+        ws.send(json!({"type": "auth", "data": {"token": token, "session_id": session, "offset": offset}})).await;
+        loop {
+            match ws.next().await {
+                Next::Frame(f) if f["type"] == "auth_ok" => {
+                    assert_eq!(f["data"]["offset"], offset, "resumed where it left off: {f}");
+                    assert_eq!(f["data"]["dropped"], 0, "nothing dropped: {f}");
+                    return ws;
+                }
+                Next::Frame(f) if f["type"] == "error" => {
+                    let code = f["data"]["code"].as_str().unwrap_or_default().to_string();
+                    let retry = ["moved", "cluster_unavailable", "connector_offline", "unavailable"];
+                    assert!(retry.contains(&code.as_str()), "refused: {f}");
+                }
+                Next::Frame(_) => {}
+                Next::Closed(_) => break,
+            }
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// Asserts that `text` holds the lines `prefix1` to `prefix<n>`, each once, in order.
+fn assert_counted(text: &str, prefix: &str, n: u32) {
+    let got: Vec<u32> =
+        text.split('\n').filter_map(|l| l.trim_end_matches('\r').strip_prefix(prefix)?.parse().ok()).collect();
+    let first_wrong = got.iter().zip(1..).position(|(g, want)| *g != want);
+    assert!(
+        got.len() == n as usize && first_wrong.is_none(),
+        "{} lines of {n}; the first out of place at index {first_wrong:?}: {:?}",
+        got.len(),
+        first_wrong.map(|i| &got[i.saturating_sub(2)..(i + 3).min(got.len())])
+    );
+}
+
+/// A shell loop printing `prefix1`..`prefix<n>`, pausing 0.2 s every `pause_every` lines, then
+/// `END-prefix` (quoted apart so the command's own echo does not contain it).
+fn counter(prefix: &str, n: u32, pause_every: u32) -> String {
+    format!(
+        "i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo {prefix}$i; [ $((i % {pause_every})) -ne 0 ] || sleep 0.2; done; echo \"END\"\"-{prefix}\""
+    )
+}
+
+/// The shell's PID, as it says it (the command's echo does not contain "PID=").
+async fn shell_pid(v: &mut Viewer) -> String {
+    let from = v.text.len();
+    v.line("echo \"P\"\"ID=$$\"").await;
+    let at = v.until(from, "PID=").await;
+    let end = v.until(at, "\r\n").await;
+    v.text[at..end].trim_end().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL, nats-server and haproxy: scripts/test-cluster runs it"]
+async fn a_session_across_relays_survives_kill_9_a_rolling_upgrade_and_a_nats_restart() {
+    connector_bin();
+    let mut c = Cluster::new(3).await;
+    // Only relay a at first: the connector, dialling the load balancer, lands on it.
+    c.up(0).await;
+    let a = &c.relays[0];
+    let owner = a.signup("owner@example.com").await;
+    let project = a.project(&owner, "cluster").await;
+    let (device, code) = a.device(&owner, &project, "box").await;
+    let _agent = Agent::start(a, &code);
+    wait_until("the device is online", || a.is_online(&owner, &device)).await;
+    c.up(1).await;
+    c.up(2).await;
+
+    // Started through relay c's API, watched from relay b's event stream, opened on relay c.
+    let mut events = Events::open(&c.relays[1], &owner.token).await;
+    let session = c.relays[2].start_session(&owner, &device).await;
+    let mut v = Viewer::open(&c.relays[2].ws, &c.lb_ws, &owner.token, &session).await;
+    let started = events.next("session").await;
+    assert_eq!((started["session_id"].as_str(), started["status"].as_str()), (Some(session.as_str()), Some("active")));
+    let pid = shell_pid(&mut v).await;
+    assert!(pid.parse::<u32>().is_ok(), "the shell said its PID: {pid:?}");
+
+    // kill -9 of the relay holding the connector, in the middle of a counter.
+    let from = v.text.len();
+    v.line(&counter("L", 20_000, 500)).await;
+    v.until(from, "L5000\r\n").await;
+    c.relays[0].kill();
+    let end = v.until(from, "END-L\r\n").await;
+    assert_counted(&v.text[from..end], "L", 20_000);
+    assert!(v.reconnects >= 1, "the browser had to come back");
+    c.up(0).await;
+
+    // A rolling upgrade of all three under another counter: same shell, every line.
+    let (from, before) = (v.text.len(), v.reconnects);
+    v.line(&counter("M", 20_000, 250)).await;
+    for i in 0..3 {
+        v.until(from, &format!("M{}\r\n", 2_000 + 5_000 * i)).await;
+        c.upgrade(i).await;
+    }
+    let end = v.until(from, "END-M\r\n").await;
+    assert_counted(&v.text[from..end], "M", 20_000);
+    assert!(v.reconnects > before, "the browser had to move");
+    assert_eq!(shell_pid(&mut v).await, pid, "the same shell throughout");
+
+    // NATS goes away: every relay says so in /readyz, and comes back by itself.
+    c.nats.stop();
+    for i in 0..3 {
+        wait_until("the relay reports NATS unreachable", || async { c.readyz(i).await.1["nats"] == "unreachable" })
+            .await;
+    }
+    c.nats.start_again().await;
+    for i in 0..3 {
+        c.ready(i).await;
+    }
+    // A browser on every relay (at least two of them through another) sees the same shell.
+    for i in 0..3 {
+        let mut w = Viewer::open(&c.relays[i].ws, &c.lb_ws, &owner.token, &session).await;
+        assert_eq!(shell_pid(&mut w).await, pid, "relay {i} reaches the shell after NATS came back");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL, nats-server and haproxy: scripts/test-cluster runs it"]
+async fn access_removed_on_one_relay_ends_on_every_relay_and_tokens_work_on_all() {
+    connector_bin();
+    let mut c = Cluster::new(3).await;
+    c.up(0).await;
+    let a = &c.relays[0];
+    let owner = a.signup("owner@example.com").await;
+    let member = a.signup("member@example.com").await;
+    let project = a.project(&owner, "cluster").await;
+    a.add_member(&owner, &project, &member).await;
+    let (device, code) = a.device(&owner, &project, "box").await;
+    let _agent = Agent::start(a, &code);
+    wait_until("the device is online", || a.is_online(&owner, &device)).await;
+    c.up(1).await;
+    c.up(2).await;
+    // A token signed by relay a works on relay c (one signing secret for the cluster).
+    let (status, me) = c.relays[2].get("/auth/v1/user", &member.token).await;
+    assert_eq!(status, 200, "{me}");
+
+    let session = c.relays[1].start_session(&owner, &device).await;
+    let mut owner_view = Viewer::open(&c.relays[1].ws, &c.lb_ws, &owner.token, &session).await;
+    shell_pid(&mut owner_view).await;
+    // The member joins from relay c: the session lives on relay a.
+    let mut joined = Ws::open(&format!("{}/session", c.relays[2].ws)).await;
+    joined.send(json!({"type": "auth", "data": {"token": member.token, "session_id": session, "join": true}})).await;
+    joined.expect("auth_ok").await;
+    // Somebody who is not a member is refused wherever they land.
+    let stranger = c.relays[2].signup("stranger@example.com").await;
+    let mut refused = Ws::open(&format!("{}/session", c.relays[2].ws)).await;
+    refused.send(json!({"type": "auth", "data": {"token": stranger.token, "session_id": session, "join": true}})).await;
+    assert_eq!(refused.expect("error").await["data"]["code"], "session_invalid");
+
+    // The owner removes the member through relay b: the member's browser on relay c closes.
+    let (status, body) = c.relays[1]
+        .call("DELETE", &format!("/api/v1/projects/{project}/members/{}", member.id), Some(&owner.token), None)
+        .await;
+    assert!(status == 200 || status == 204, "remove member: {status} {body}");
+    let said = joined.expect("error").await;
+    assert_eq!(said["data"]["code"], "access_revoked", "{said}");
+    assert_eq!(joined.closed().await, Some(4003));
+    // The owner's terminal goes on.
+    let from = owner_view.text.len();
+    owner_view.line("echo still-here").await;
+    owner_view.until(from, "still-here\r\n").await;
+
+    // Failed sign-ins count on every relay together: ten wrong passwords spread over three
+    // relays block the account on all of them, even with the right password.
+    let attempt = |password: &str| json!({"email": "stranger@example.com", "password": password});
+    for i in 0..10 {
+        let (status, _) =
+            c.relays[i % 3].call("POST", "/auth/v1/token?grant_type=password", None, Some(attempt("wrong"))).await;
+        assert_eq!(status, 400);
+    }
+    for r in &c.relays {
+        let (status, body) =
+            r.call("POST", "/auth/v1/token?grant_type=password", None, Some(attempt("pass-word-123"))).await;
+        assert_eq!(status, 429, "{body}");
+    }
+
+    // relay-nodes lists the device whichever relay is asked.
+    for r in &c.relays {
+        let (status, nodes) = r.get("/functions/v1/relay-nodes", &owner.token).await;
+        assert_eq!(status, 200);
+        let ids: Vec<&str> =
+            nodes["nodes"].as_array().unwrap().iter().filter_map(|n| n["device_id"].as_str()).collect();
+        assert_eq!(ids, vec![device.as_str()], "{nodes}");
+    }
+}
