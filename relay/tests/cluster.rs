@@ -264,3 +264,56 @@ async fn access_removed_on_one_relay_ends_on_every_relay_and_tokens_work_on_all(
         assert_eq!(ids, vec![device.as_str()], "{nodes}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL, nats-server and haproxy: scripts/test-cluster runs it"]
+async fn a_browser_that_stops_reading_on_another_relay_pauses_the_session_at_its_home() {
+    let mut c = Cluster::new(2).await;
+    c.up(0).await;
+    c.up(1).await;
+    let a = &c.relays[0];
+    let owner = a.signup("owner@example.com").await;
+    let project = a.project(&owner, "cluster").await;
+    let (device, code) = a.device(&owner, &project, "box").await;
+    let creds = a.pair(&code).await;
+    let mut conn = Ws::connector(a, &creds, Some(vec![])).await;
+    let session = c.relays[1].start_session(&owner, &device).await;
+    // The browser is on relay b, the connector on relay a; the browser reads nothing for now.
+    let mut slow = Ws::open_small(&format!("{}/session", c.relays[1].ws)).await;
+    slow.send(json!({"type": "auth", "data": {"token": owner.token, "session_id": session}})).await;
+    conn.expect("session_start").await;
+
+    // Output until relay a asks the connector to pause: relay b only acknowledges what its
+    // browser's socket took, so relay a sees the browser fall behind as if it were its own.
+    let chunk = "z".repeat(16 * 1024);
+    let mut sent = 0usize;
+    let pause = loop {
+        assert!(sent < 64 * 1024 * 1024, "no pause after {sent} bytes");
+        conn.send(stdout(&session, &chunk)).await;
+        sent += chunk.len();
+        if let Ok(Some(Ok(m))) =
+            tokio::time::timeout(std::time::Duration::ZERO, futures_util::StreamExt::next(&mut conn.ws)).await
+        {
+            let v: serde_json::Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+            if v["type"] == "pause" {
+                break v;
+            }
+        }
+    };
+    assert_eq!(pause["data"]["session_id"], session.as_str());
+    // Reading again on relay b resumes it on relay a, and nothing was lost on the way.
+    let mut got = 0usize;
+    let resume = loop {
+        tokio::select! {
+            f = slow.frame() => if f["type"] == "stdout" { got += 1; },
+            f = conn.frame() => if f["type"] == "resume" { break f; },
+        }
+    };
+    assert!(got > 0);
+    assert_eq!(resume["data"]["session_id"], session.as_str());
+    while got < sent / chunk.len() {
+        if slow.frame().await["type"] == "stdout" {
+            got += 1;
+        }
+    }
+}
