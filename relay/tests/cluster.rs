@@ -131,21 +131,29 @@ async fn shell_pid(v: &mut Viewer) -> String {
     v.text[at..end].trim_end().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs PostgreSQL, nats-server and haproxy: scripts/test-cluster runs it"]
-async fn a_session_across_relays_survives_kill_9_a_rolling_upgrade_and_a_nats_restart() {
+/// Relay a alone, an owner, a project and a device whose real connector, dialling the load
+/// balancer, therefore lands on relay a; then the other relays. Returns (owner, project,
+/// device, connector).
+async fn device_on_a(c: &mut Cluster) -> (User, String, String, Agent) {
     connector_bin();
-    let mut c = Cluster::new(3).await;
-    // Only relay a at first: the connector, dialling the load balancer, lands on it.
     c.up(0).await;
     let a = &c.relays[0];
     let owner = a.signup("owner@example.com").await;
     let project = a.project(&owner, "cluster").await;
     let (device, code) = a.device(&owner, &project, "box").await;
-    let _agent = Agent::start(a, &code);
+    let agent = Agent::start(a, &code);
     wait_until("the device is online", || a.is_online(&owner, &device)).await;
-    c.up(1).await;
-    c.up(2).await;
+    for i in 1..c.relays.len() {
+        c.up(i).await;
+    }
+    (owner, project, device, agent)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL, nats-server and haproxy: scripts/test-cluster runs it"]
+async fn a_session_across_relays_survives_kill_9_a_rolling_upgrade_and_a_nats_restart() {
+    let mut c = Cluster::new(3).await;
+    let (owner, _, device, _agent) = device_on_a(&mut c).await;
 
     // Started through relay c's API, watched from relay b's event stream, opened on relay c.
     let mut events = Events::open(&c.relays[1], &owner.token).await;
@@ -198,19 +206,10 @@ async fn a_session_across_relays_survives_kill_9_a_rolling_upgrade_and_a_nats_re
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs PostgreSQL, nats-server and haproxy: scripts/test-cluster runs it"]
 async fn access_removed_on_one_relay_ends_on_every_relay_and_tokens_work_on_all() {
-    connector_bin();
     let mut c = Cluster::new(3).await;
-    c.up(0).await;
-    let a = &c.relays[0];
-    let owner = a.signup("owner@example.com").await;
-    let member = a.signup("member@example.com").await;
-    let project = a.project(&owner, "cluster").await;
-    a.add_member(&owner, &project, &member).await;
-    let (device, code) = a.device(&owner, &project, "box").await;
-    let _agent = Agent::start(a, &code);
-    wait_until("the device is online", || a.is_online(&owner, &device)).await;
-    c.up(1).await;
-    c.up(2).await;
+    let (owner, project, device, _agent) = device_on_a(&mut c).await;
+    let member = c.relays[0].signup("member@example.com").await;
+    c.relays[0].add_member(&owner, &project, &member).await;
     // A token signed by relay a works on relay c (one signing secret for the cluster).
     let (status, me) = c.relays[2].get("/auth/v1/user", &member.token).await;
     assert_eq!(status, 200, "{me}");
