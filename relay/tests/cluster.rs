@@ -340,3 +340,51 @@ async fn a_browser_that_stops_reading_on_another_relay_pauses_the_session_at_its
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL, nats-server and haproxy: scripts/test-cluster runs it"]
+async fn an_ai_node_on_one_relay_is_prompted_through_another() {
+    let mut c = Cluster::new(2).await;
+    c.up(0).await;
+    c.up(1).await;
+    let a = &c.relays[0];
+    let owner = a.signup("owner@example.com").await;
+    let project = a.project(&owner, "agents").await;
+    let (device, code) = a.device(&owner, &project, "claw").await;
+    let creds = a.pair(&code).await;
+    let mut node = Ws::open(&format!("{}/connect", a.ws)).await;
+    node.send(
+        json!({"type": "hello", "data": {"node_id": device, "token": creds.token, "meta": {"kind": "openclaw"}}}),
+    )
+    .await;
+    node.expect("hello_ok").await;
+
+    // Through relay b: the prompt reaches the node on relay a, the tokens come back in order.
+    let b = &c.relays[1];
+    let body = json!({"type": "prompt", "data": {"prompt": "hello"}});
+    let res = b.http.post(b.url(&format!("/api/v1/nodes/{device}/commands"))).bearer_auth(&owner.token).json(&body);
+    let mut res = res.send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let cmd = node.expect("prompt").await;
+    assert_eq!(cmd["data"]["data"]["prompt"], "hello");
+    let rid = cmd["data"]["request_id"].as_str().unwrap().to_string();
+    for t in ["one ", "two ", "three"] {
+        node.send(json!({"type": "response", "data": {"type": "token", "request_id": rid, "content": t}})).await;
+    }
+    node.send(json!({"type": "response", "data": {"type": "done", "request_id": rid}})).await;
+    let mut text = String::new();
+    while let Some(chunk) = tokio::time::timeout(WAIT, res.chunk()).await.expect("the answer goes on").unwrap() {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["type"], "accepted");
+    let tokens: String = lines.iter().filter(|l| l["type"] == "token").filter_map(|l| l["content"].as_str()).collect();
+    assert_eq!(tokens, "one two three");
+    assert_eq!(lines.last().unwrap()["type"], "done");
+    // A device that is not a node says so through any relay.
+    let (_, code) = a.device(&owner, &project, "box").await;
+    let box_creds = a.pair(&code).await;
+    let _conn = Ws::connector(a, &box_creds, Some(vec![])).await;
+    let (status, said) = b.post(&format!("/api/v1/nodes/{}/commands", box_creds.device_id), &owner.token, body).await;
+    assert_eq!((status, said["error"].as_str()), (409, Some("not_a_node")), "{said}");
+}

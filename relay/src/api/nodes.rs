@@ -83,7 +83,12 @@ pub(super) async fn command(device_id: String, app: Arc<App>, who: AuthUser, bod
         CommandKind::Restart if role != Role::Owner => return Err(ApiError::owner_only("restart nodes")),
         CommandKind::Restart => ("restart", None),
     };
-    let (_, lines) = app.hub.command(&device.id, name, args).map_err(|e| match e {
+    let lines = match app.hub.command(&device.id, name, args.clone()) {
+        Ok((_, lines)) => Ok(lines),
+        Err(CommandError::Offline) => elsewhere(&app, &device.id, name, args).await,
+        Err(e) => Err(e),
+    };
+    let lines = lines.map_err(|e| match e {
         CommandError::Offline => ApiError::conflict(
             "node_offline",
             format!("\"{}\" is offline: commands are not queued. Start the node, wait until it shows online, and send again.", device.name),
@@ -99,4 +104,18 @@ pub(super) async fn command(device_id: String, app: Arc<App>, who: AuthUser, bod
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     *res.status_mut() = StatusCode::OK;
     Ok(res)
+}
+
+/// The node is not connected here: through the relay of the cluster that holds it, if any.
+async fn elsewhere(
+    app: &App,
+    device_id: &str,
+    name: &str,
+    args: Option<serde_json::Value>,
+) -> Result<tokio::sync::mpsc::Receiver<crate::hub::nodes::Line>, CommandError> {
+    let Some(c) = &app.cluster else { return Err(CommandError::Offline) };
+    match app.db.holder(device_id).await {
+        Ok(Some(relay)) if relay != c.me => c.command(&relay, device_id, name, args).await,
+        _ => Err(CommandError::Offline),
+    }
 }

@@ -13,7 +13,8 @@
 //! Subjects: `privaclaw.all` (heartbeats, events, hub actions: every relay),
 //! `privaclaw.to.<relay>.open` (a browser to attach), `.g.<from>.<conn>` (a proxied browser's
 //! frames, to its home), `.p.<conn>` (the home's frames, to the proxy), `.nodes` (requests for
-//! `relay-nodes`).
+//! `relay-nodes`), `.cmd` (a command for an AI node held there) and `.r.<id>` (its answer's
+//! lines, streamed back; an empty message ends them).
 
 mod remote;
 
@@ -22,6 +23,7 @@ pub use remote::Proxy;
 use crate::app::App;
 use crate::events::{Event, NAMES};
 use crate::hub::NodeInfo;
+use crate::hub::nodes::{COMMANDS, CommandError, Line, QUEUE};
 use crate::metrics;
 use crate::store::Scope;
 use async_nats::{Client, ConnectOptions, Message};
@@ -90,6 +92,15 @@ struct Envelope {
     note: Note,
 }
 
+/// A command for an AI node held by the relay it is sent to; its lines go to `reply`.
+#[derive(Serialize, Deserialize)]
+struct Command {
+    device_id: String,
+    command: String,
+    args: Option<serde_json::Value>,
+    reply: String,
+}
+
 /// A browser to attach on its session's home.
 #[derive(Serialize, Deserialize)]
 struct Open {
@@ -112,6 +123,8 @@ pub struct Cluster {
     proxies: Mutex<HashMap<u64, Arc<Proxy>>>,
     /// Browsers of other relays attached here: `<relay>.<conn>` → their inbound frames.
     guests: Mutex<HashMap<String, mpsc::UnboundedSender<remote::In>>>,
+    /// Answers of AI nodes on other relays being streamed to callers here: id → (relay, lines).
+    answers: Mutex<HashMap<String, (String, tokio::sync::mpsc::Sender<Line>)>>,
     /// Notes for every relay, in order, from code that cannot wait.
     notes: mpsc::UnboundedSender<Note>,
     /// Their receiving end, until `start` hands it to the publisher.
@@ -165,6 +178,7 @@ impl Cluster {
             peers: Mutex::default(),
             proxies: Mutex::default(),
             guests: Mutex::default(),
+            answers: Mutex::default(),
             notes,
             queued: Mutex::new(Some(rx)),
             draining: AtomicBool::new(false),
@@ -256,6 +270,38 @@ impl Cluster {
             self.publish(ALL.into(), json.into()).await;
         }
         let _ = self.client.flush().await;
+    }
+
+    /// Sends a command to the AI node `device_id` held by `relay`; its answer's lines arrive
+    /// on the receiver as if the node were connected here.
+    pub async fn command(
+        &self,
+        relay: &str,
+        device_id: &str,
+        command: &str,
+        args: Option<serde_json::Value>,
+    ) -> Result<tokio::sync::mpsc::Receiver<Line>, CommandError> {
+        let id = crate::store::new_id();
+        let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
+        lock(&self.answers).insert(id.clone(), (relay.to_string(), tx));
+        let reply = self.to(&self.me, &format!("r.{id}"));
+        let cmd = Command { device_id: device_id.into(), command: command.into(), args, reply };
+        let ask = self.client.request(self.to(relay, "cmd"), serde_json::to_vec(&cmd).unwrap_or_default().into());
+        metrics::NATS_REQUESTS.add(1);
+        let said = match tokio::time::timeout(Duration::from_secs(2), ask).await {
+            Ok(Ok(m)) => m.payload,
+            _ => {
+                metrics::NATS_ERRORS.add(1);
+                Bytes::from_static(b"offline")
+            }
+        };
+        match &said[..] {
+            b"ok" => Ok(rx),
+            other => {
+                lock(&self.answers).remove(&id);
+                Err(if other == b"not_a_node" { CommandError::NotANode } else { CommandError::Offline })
+            }
+        }
     }
 
     /// `relay-nodes` of the whole cluster: this relay's own, and every other live relay's.
@@ -411,6 +457,8 @@ async fn apply(app: &App, from: &str, note: Note) {
 /// A relay is gone (silent, restarted or left): browsers proxied to it reconnect (their
 /// session comes back wherever its connector does), and its browsers attached here are let go.
 fn lost(c: &Cluster, relay: &str) {
+    // Streams of its nodes' answers end (the caller sees the answer stop).
+    lock(&c.answers).retain(|_, (r, _)| r != relay);
     for p in c.proxies(|p| p.home == relay) {
         p.close(privaclaw_proto::kind::close::RESTARTING);
     }
@@ -441,6 +489,18 @@ fn direct(app: &Arc<App>, c: &Arc<Cluster>, m: Message) {
                 p.deliver(m.payload);
             }
         }
+        (Some("cmd"), None, None) => {
+            let (Some(reply), Ok(cmd)) = (m.reply, serde_json::from_slice::<Command>(&m.payload)) else { return };
+            tokio::spawn(run_command(app.clone(), c.clone(), cmd, reply.to_string()));
+        }
+        (Some("r"), Some(id), None) => {
+            if m.payload.is_empty() {
+                lock(&c.answers).remove(id);
+            } else if let Some((_, tx)) = lock(&c.answers).get(id) {
+                // A caller that stopped reading loses lines, not the relay's memory.
+                let _ = tx.try_send(Ok(m.payload));
+            }
+        }
         (Some("nodes"), None, None) => {
             let (Some(reply), Ok(projects)) = (m.reply, serde_json::from_slice::<Vec<String>>(&m.payload)) else {
                 return;
@@ -450,6 +510,28 @@ fn direct(app: &Arc<App>, c: &Arc<Cluster>, m: Message) {
             tokio::spawn(async move { c.publish(reply.to_string(), body.into()).await });
         }
         _ => tracing::debug!(subject = %m.subject, "unknown cluster subject ignored"),
+    }
+}
+
+/// Runs a command another relay sent for a node held here: says whether the node took it, then
+/// streams its answer's lines back, and an empty message at the end.
+async fn run_command(app: Arc<App>, c: Arc<Cluster>, cmd: Command, answer: String) {
+    let name = COMMANDS.iter().find(|n| **n == cmd.command);
+    let sent = match name {
+        Some(name) => app.hub.command(&cmd.device_id, name, cmd.args),
+        None => Err(CommandError::NotANode),
+    };
+    let (said, lines): (&'static [u8], _) = match sent {
+        Ok((_, lines)) => (b"ok", Some(lines)),
+        Err(CommandError::NotANode) => (b"not_a_node", None),
+        Err(CommandError::Offline) => (b"offline", None),
+    };
+    c.publish(answer, Bytes::from_static(said)).await;
+    if let Some(mut lines) = lines {
+        while let Some(Ok(line)) = lines.recv().await {
+            c.publish(cmd.reply.clone(), line).await;
+        }
+        c.publish(cmd.reply, Bytes::new()).await;
     }
 }
 

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 /// A request nobody finished within this is failed.
 pub const REQUEST_LIMIT: Duration = Duration::from_secs(600);
 /// Lines waiting for a requester that does not read; beyond it the request is abandoned.
-const QUEUE: usize = 1024;
+pub const QUEUE: usize = 1024;
 
 /// What a node last reported in a heartbeat.
 #[derive(Clone, Debug, Default, Serialize, serde::Deserialize, ToSchema)]
@@ -46,6 +46,9 @@ impl Default for NodeState {
         NodeState { health: Mutex::default(), heard: Mutex::new(Instant::now()), requests: Mutex::default() }
     }
 }
+
+/// The commands a node takes (as `Hub::command` names them).
+pub const COMMANDS: &[&str] = &["prompt", "workflow", "status", "restart"];
 
 /// Why a command could not be sent.
 #[derive(Debug, PartialEq, Eq)]
