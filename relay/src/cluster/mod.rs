@@ -496,9 +496,13 @@ fn direct(app: &Arc<App>, c: &Arc<Cluster>, m: Message) {
         (Some("r"), Some(id), None) => {
             if m.payload.is_empty() {
                 lock(&c.answers).remove(id);
-            } else if let Some((_, tx)) = lock(&c.answers).get(id) {
-                // A caller that stopped reading loses lines, not the relay's memory.
-                let _ = tx.try_send(Ok(m.payload));
+            } else {
+                // A caller that stopped reading loses its answer (it ends there), as on the
+                // node's own relay; never the relay's memory.
+                let mut answers = lock(&c.answers);
+                if answers.get(id).is_some_and(|(_, tx)| tx.try_send(Ok(m.payload)).is_err()) {
+                    answers.remove(id);
+                }
             }
         }
         (Some("nodes"), None, None) => {
