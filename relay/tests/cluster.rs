@@ -216,7 +216,11 @@ async fn a_session_across_relays_survives_kill_9_a_rolling_upgrade_and_a_nats_re
         wait_until("the relay reports NATS unreachable", || async { c.readyz(i).await.1["nats"] == "unreachable" })
             .await;
     }
+    // A relay stopped meanwhile still exits (it cannot say goodbye; the others notice).
+    let took = c.relays[1].terminate().await;
+    assert!(took < WAIT, "relay b took {took:?} to stop without NATS");
     c.nats.start_again().await;
+    c.up(1).await;
     for i in 0..3 {
         c.ready(i).await;
     }

@@ -266,10 +266,14 @@ impl Cluster {
         }
         sweep_orphans(app).await;
         let env = Envelope { from: self.me.clone(), boot: self.boot, note: Note::Gone };
-        if let Ok(json) = serde_json::to_vec(&env) {
-            self.publish(ALL.into(), json.into()).await;
-        }
-        let _ = self.client.flush().await;
+        let farewell = async {
+            if let Ok(json) = serde_json::to_vec(&env) {
+                self.publish(ALL.into(), json.into()).await;
+            }
+            let _ = self.client.flush().await;
+        };
+        // With NATS away the flush would wait for it forever: the others notice the silence.
+        let _ = tokio::time::timeout(Duration::from_secs(2), farewell).await;
     }
 
     /// Sends a command to the AI node `device_id` held by `relay`; its answer's lines arrive
