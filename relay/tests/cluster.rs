@@ -161,6 +161,22 @@ async fn device_on_a(c: &mut Cluster) -> (User, String, String, Agent) {
     (owner, project, device, agent)
 }
 
+/// Two relays, both ready.
+async fn two_relays() -> Cluster {
+    let mut c = Cluster::new(2).await;
+    c.up(0).await;
+    c.up(1).await;
+    c
+}
+
+/// An owner, a project and a device paired (its credentials) through `relay`.
+async fn paired(relay: &Relay) -> (User, String, String, Creds) {
+    let owner = relay.signup("owner@example.com").await;
+    let project = relay.project(&owner, "cluster").await;
+    let (device, code) = relay.device(&owner, &project, "box").await;
+    (owner, project, device, relay.pair(&code).await)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs PostgreSQL, nats-server and haproxy: scripts/test-cluster runs it"]
 async fn a_session_across_relays_survives_kill_9_a_rolling_upgrade_and_a_nats_restart() {
@@ -295,14 +311,9 @@ async fn access_removed_on_one_relay_ends_on_every_relay_and_tokens_work_on_all(
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs PostgreSQL, nats-server and haproxy: scripts/test-cluster runs it"]
 async fn a_browser_that_stops_reading_on_another_relay_pauses_the_session_at_its_home() {
-    let mut c = Cluster::new(2).await;
-    c.up(0).await;
-    c.up(1).await;
+    let c = two_relays().await;
     let a = &c.relays[0];
-    let owner = a.signup("owner@example.com").await;
-    let project = a.project(&owner, "cluster").await;
-    let (device, code) = a.device(&owner, &project, "box").await;
-    let creds = a.pair(&code).await;
+    let (owner, _, device, creds) = paired(a).await;
     let mut conn = Ws::connector(a, &creds, Some(vec![])).await;
     let session = c.relays[1].start_session(&owner, &device).await;
     // The browser is on relay b, the connector on relay a; the browser reads nothing for now.
@@ -348,14 +359,9 @@ async fn a_browser_that_stops_reading_on_another_relay_pauses_the_session_at_its
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs PostgreSQL, nats-server and haproxy: scripts/test-cluster runs it"]
 async fn an_ai_node_on_one_relay_is_prompted_through_another() {
-    let mut c = Cluster::new(2).await;
-    c.up(0).await;
-    c.up(1).await;
+    let c = two_relays().await;
     let a = &c.relays[0];
-    let owner = a.signup("owner@example.com").await;
-    let project = a.project(&owner, "agents").await;
-    let (device, code) = a.device(&owner, &project, "claw").await;
-    let creds = a.pair(&code).await;
+    let (owner, project, device, creds) = paired(a).await;
     let mut node = Ws::open(&format!("{}/connect", a.ws)).await;
     node.send(
         json!({"type": "hello", "data": {"node_id": device, "token": creds.token, "meta": {"kind": "openclaw"}}}),
