@@ -48,9 +48,8 @@ const LEASE_EVERY: Duration = Duration::from_secs(5);
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(tag = "t", rename_all = "snake_case")]
 enum Note {
-    Beat {
-        draining: bool,
-    },
+    /// Alive (who is draining is in the database lease; nobody here needs it).
+    Beat,
     Event {
         name: String,
         project_id: Option<String>,
@@ -416,7 +415,7 @@ fn heard(app: &Arc<App>, c: &Arc<Cluster>, work: &mpsc::UnboundedSender<(String,
         }
     }
     match env.note {
-        Note::Beat { .. } | Note::Gone => {}
+        Note::Beat | Note::Gone => {}
         Note::Event { name, project_id, user_id, scope, data } => {
             if let Some(name) = NAMES.iter().find(|n| **n == name) {
                 app.events.local(Arc::new(Event { name, project_id, user_id, scope, data }));
@@ -454,7 +453,7 @@ async fn apply(app: &App, from: &str, note: Note) {
                 }
             }
         }
-        Note::Beat { .. } | Note::Event { .. } | Note::Gone => {}
+        Note::Beat | Note::Event { .. } | Note::Gone => {}
     }
 }
 
@@ -550,7 +549,7 @@ async fn heartbeat(app: Arc<App>, c: Arc<Cluster>) {
     loop {
         tick.tick().await;
         let draining = c.draining.load(Ordering::Acquire);
-        c.note(Note::Beat { draining });
+        c.note(Note::Beat);
         let silent: Vec<String> = {
             let mut peers = lock(&c.peers);
             let gone: Vec<String> =
