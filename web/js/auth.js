@@ -13,6 +13,10 @@ const listeners = new Set();
 let session = null;
 let timer = 0;
 let inflight = null;
+// The API requests of this sign-in, ended when it ends here; signing out ends them before
+// revoking it, as one answered after the revocation would come back 401 to a page being left.
+let requests = new AbortController();
+let leaving = false;
 
 function read() {
   try {
@@ -25,6 +29,8 @@ function read() {
 
 function set(next) {
   const before = JSON.stringify(session?.user ?? null);
+  // Signed out, here or in another tab: what is still in flight would only come back 401.
+  if (session && !next) endRequests();
   session = next;
   clearTimeout(timer);
   if (session) {
@@ -75,9 +81,19 @@ export function onChange(fn) {
   return () => listeners.delete(fn);
 }
 
+/** Aborted when this sign-in ends here (api.js adds it to every request). */
+export function signInSignal() {
+  return requests.signal;
+}
+
+function endRequests() {
+  requests.abort();
+  requests = new AbortController();
+}
+
 /** A valid access token, refreshed first if it is about to expire (or if `force`). */
 export async function accessToken({ force = false } = {}) {
-  if (!session) throw signedOut();
+  if (!session || leaving) throw signedOut();
   if (!force && msLeft(session) > early(session)) return session.access_token;
   const stale = session.access_token;
   inflight ??= withLock(() => refresh(stale)).finally(() => {
@@ -129,13 +145,17 @@ export async function signUp(email, password, inviteToken) {
 
 export async function signOut({ everywhere = false } = {}) {
   const token = await accessToken().catch(() => null);
-  // Revoke first, then forget: leaving the page must not cut the request off.
-  if (token) {
-    // Without a refresh token the relay revokes every session of the account.
-    const body = everywhere ? {} : { refresh_token: session.refresh_token };
-    await requestJson('POST', '/auth/v1/logout', { token, body }).catch(() => {});
+  // Without a refresh token the relay revokes every session of the account.
+  const body = everywhere ? {} : { refresh_token: session?.refresh_token };
+  leaving = true;
+  endRequests();
+  try {
+    // Revoke first, then forget: leaving the page must not cut the request off.
+    if (token) await requestJson('POST', '/auth/v1/logout', { token, body }).catch(() => {});
+  } finally {
+    leaving = false;
+    store(null);
   }
-  store(null);
 }
 
 const NOTICE = 'privaclaw.notice';

@@ -86,6 +86,44 @@ test('private pages send people to sign in and back', async () => {
   await owner.getByRole('heading', { name: 'Shared' }).waitFor();
 });
 
+test('signing out while a page loads ends its requests first: none comes back 401', async () => {
+  // A browser of its own (another tab would be signed out through the shared storage), whose
+  // fetch reports how the latest request for the device list ended.
+  const context = await browser.newContext({ baseURL: relay.url });
+  const tabProblems = watch(context);
+  const page = await context.newPage();
+  const devices = `/api/v1/projects/${project.id}/devices`;
+  await page.addInitScript((path) => {
+    const fetch = window.fetch;
+    window.fetch = (input, init) => {
+      const answer = fetch(input, init);
+      if (new URL(input, location.href).pathname === path) {
+        window.listEnded = answer.then((r) => `HTTP ${r.status}`, (e) => e.name);
+      }
+      return answer;
+    };
+  }, devices);
+  await signIn(page, OWNER, PASSWORD);
+  // The list is held back until the relay has revoked the sign-in; the page hears of the
+  // revocation (logout's answer, the event stream) only after the list's fate is known.
+  await page.route((u) => u.pathname === '/api/v1/events', () => {});
+  const held = new Promise((resolve) => page.route((u) => u.pathname === devices, resolve));
+  const signingOut = new Promise((resolve) => page.route((u) => u.pathname === '/auth/v1/logout', resolve));
+  await page.goto(`/project/${project.id}`);
+  const list = await held;
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  const revoke = await signingOut;
+  const revoked = await revoke.fetch();
+  assert.equal(revoked.status(), 204);
+  // Had the page not ended it, the held request would now reach the relay and get 401.
+  await list.continue().catch(() => {});
+  assert.equal(await page.evaluate(() => window.listEnded), 'AbortError');
+  await revoke.fulfill({ response: revoked });
+  await page.waitForURL((u) => u.pathname === '/auth');
+  await context.close();
+  assert.deepEqual(tabProblems, []);
+});
+
 test('sign out, then reset the password from the link the relay prints', async () => {
   await owner.getByRole('button', { name: 'Sign out' }).click();
   await owner.waitForURL((u) => u.pathname === '/auth');
