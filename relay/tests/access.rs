@@ -4,9 +4,8 @@
 //! refused. Invitations are accepted through their link only, not by whoever signs up with the
 //! address first. Joining a session someone else started is explicit, announced and recorded.
 
-mod common;
-use common::smtp::Smtp;
-use common::*;
+use crate::common::smtp::Smtp;
+use crate::common::*;
 use serde_json::{Value, json};
 
 #[tokio::test]

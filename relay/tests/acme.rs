@@ -4,8 +4,7 @@
 //! happens within the test, and a restarted relay must serve the stored certificate without a
 //! new order.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};

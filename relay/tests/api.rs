@@ -1,8 +1,7 @@
 //! The HTTP surface as a whole: the OpenAPI document lists every route and every listed route
 //! is served; realtime events reach the right people only; health; the web app's shell.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

@@ -1,8 +1,7 @@
 //! Accounts: sign-up, sign-in, refresh rotation and replay detection, expiry and tampering,
 //! logout, password recovery, sign-up modes, and the sign-in rate limit.
 
-mod common;
-use common::*;
+use crate::common::*;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 

@@ -3,8 +3,7 @@
 //! restore refusing a running relay's directory and files that are not backups; a database
 //! from a newer relay refused at start.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn text(out: &std::process::Output) -> String {

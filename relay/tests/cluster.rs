@@ -8,11 +8,9 @@
 //! They need PostgreSQL, nats-server and haproxy, so `cargo test` skips them and
 //! `scripts/test-cluster` (run by `scripts/test`) runs them.
 
-mod common;
-
+use crate::common::cluster::{Cluster, RETRY};
+use crate::common::*;
 use base64::Engine;
-use common::cluster::{Cluster, RETRY};
-use common::*;
 use serde_json::json;
 
 /// A browser that comes back after its socket closes (1012, 4010, a dead link) through the

@@ -2,8 +2,7 @@
 //! on real PTYs through the relay, resize, isolation, ending sessions, `exit`, a relay restart,
 //! a replayed pairing code, and a deleted device.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 impl E2e {

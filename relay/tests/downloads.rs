@@ -1,8 +1,7 @@
 //! Connector downloads from the dist directory, the checksum the reference connector's update
 //! check reads, and the installer script with the relay's own URL.
 
-mod common;
-use common::*;
+use crate::common::*;
 use sha2::{Digest, Sha256};
 
 async fn relay_with_dist() -> Relay {

@@ -2,8 +2,7 @@
 //! stopped (SIGTERM) closing every socket with 1012 "relay restarting" — so browsers and
 //! connectors come back instead of guessing — and recording its devices' last sighting.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 async fn history_row(relay: &Relay, user: &User, session: &str) -> serde_json::Value {

@@ -2,8 +2,7 @@
 //! TCP connection), a client that sends its headers too slowly, and PostgreSQL restarting
 //! under the relay.
 
-mod common;
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::RwLock;

@@ -7,10 +7,9 @@
 //!
 //! No test sleeps to synchronise: each waits for a condition, bounded by `WAIT`.
 
-mod common;
+use crate::common::procfs::{children_named, status_kib, wchar};
+use crate::common::*;
 use base64::Engine;
-use common::procfs::{children_named, status_kib, wchar};
-use common::*;
 use serde_json::{Value, json};
 use std::cell::Cell;
 use std::time::{Duration, Instant};

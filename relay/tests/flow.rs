@@ -2,8 +2,7 @@
 //! hello → start-session → a browser authenticates → stdin reaches the connector → stdout
 //! reaches the browser → end-session; plus session resume, several viewers, and link loss.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

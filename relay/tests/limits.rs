@@ -4,9 +4,8 @@
 //! address, and the relay survives running out of file descriptors. Its files are private,
 //! and node tokens are sealed at rest under a key that can be rotated.
 
-mod common;
-use common::procfs::status_kib;
-use common::*;
+use crate::common::procfs::status_kib;
+use crate::common::*;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

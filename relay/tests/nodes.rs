@@ -2,8 +2,7 @@
 //! (shared/spec/openclaw-nodes.md): hello with node_id/token/meta.kind, heartbeats, commands
 //! with request ids in `data`, answers wrapped in `response` frames, no replay.
 
-mod common;
-use common::*;
+use crate::common::*;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 

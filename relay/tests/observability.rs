@@ -1,8 +1,7 @@
 //! What monitoring sees: `/metrics` (Prometheus text) only on `--metrics-listen`, `/healthz`
 //! and `/readyz` on both ports, and API-like paths that answer JSON 404s, never the web app.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// The value of an unlabelled metric in Prometheus text.
 fn value(text: &str, name: &str) -> u64 {

@@ -2,8 +2,7 @@
 //! `--pairing-code-ttl` (15 minutes), clear refusals the reference connector prints too, and
 //! rate limits against guessing: per address, and for everyone together.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 async fn pair_raw(relay: &Relay, code: &str) -> (u16, serde_json::Value) {

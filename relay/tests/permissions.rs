@@ -1,8 +1,7 @@
 //! The reference's row-level-security rules, enforced by the relay: one test per rule, each
 //! trying every role — owner, member, stranger (signed in, not in the project) and anonymous.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 struct World {

@@ -4,10 +4,9 @@
 //! once, in order, and the relay's memory stays flat. A browser cut off for falling behind a
 //! connector that ignores `pause` anyway hears 4008, and resumes from its offset.
 
-mod common;
+use crate::common::procfs::status_kib;
+use crate::common::*;
 use base64::Engine;
-use common::procfs::status_kib;
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use std::sync::{Arc, Mutex};

@@ -3,8 +3,7 @@
 //! every other session keeps working. Also: the slow-browser bound and the reference Go
 //! connector's own frames.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// Two sessions on one connector, each with its browser.

@@ -5,9 +5,8 @@
 //! sign-ins per account, IPv6 by /64, a bounded hashing pool). Nothing reveals who has an
 //! account, and no link is built from what a client claims the relay's address is.
 
-mod common;
-use common::smtp::Smtp;
-use common::*;
+use crate::common::smtp::Smtp;
+use crate::common::*;
 use serde_json::{Value, json};
 
 async fn password_grant(relay: &Relay, email: &str, password: &str) -> (u16, Value) {

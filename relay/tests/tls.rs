@@ -1,8 +1,7 @@
 //! The relay serving HTTPS and WSS itself (`--tls-cert`/`--tls-key`), with the connector
 //! trusting its private CA (`--ca-file`): pairing over https://, the link over wss://.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn fixture(name: &str) -> String {
