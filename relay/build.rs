@@ -9,7 +9,8 @@ use std::{env, fs};
 
 const SKIP: &[&str] = &["node_modules", "package.json", "package-lock.json", "tests", ".gitignore"];
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+/// The files to embed under `dir`, and the directories below it they are in.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -20,7 +21,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             continue;
         }
         if p.is_dir() {
-            walk(&p, out);
+            dirs.push(p.clone());
+            walk(&p, out, dirs);
         } else {
             out.push(p);
         }
@@ -32,10 +34,15 @@ fn main() {
     // fresh clone built with a shared target directory, as scripts/test-plain-build does).
     let manifest = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let web = Path::new(&manifest).join("../web").canonicalize().expect("web/ exists");
-    println!("cargo:rerun-if-changed={}", web.display());
-    let mut files = Vec::new();
-    walk(&web, &mut files);
+    let (mut files, mut dirs) = (Vec::new(), Vec::new());
+    walk(&web, &mut files, &mut dirs);
     files.sort();
+    // Watched: the embedded files and their directories (cargo scans a directory whole), never
+    // web/ itself: npm's node_modules and scripts/web-assets' staging would rebuild the relay.
+    // A new file at the top of web/ is seen once something else changes.
+    for p in files.iter().filter(|f| f.parent() == Some(web.as_path())).chain(&dirs) {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
     let mut code = String::from("pub static ASSETS: &[(&str, &[u8], &str)] = &[\n");
     for f in &files {
         let rel = f.strip_prefix(&web).unwrap().to_string_lossy().replace('\\', "/");

@@ -56,7 +56,9 @@ background() {
     echo "==> $name (in the background)"
     BG_T0[$name]=$(date +%s)
     BG_BUDGET[$name]=$budget
-    setsid "$@" > "$BG_DIR/$name.log" 2>&1 < /dev/null &
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    setsid bash -c '"$@"; rc=$?; date +%s > "$0"; exit $rc' "$BG_DIR/$name.end" "$@" \
+        > "$BG_DIR/$name.log" 2>&1 < /dev/null &
     BG_PID[$name]=$!
 }
 
@@ -64,12 +66,15 @@ background() {
 await() {
     local name=$1 rc=0 secs
     [ -n "${BG_PID[$name]:-}" ] || return 0
+    local t0
+    t0=$(date +%s)
     wait "${BG_PID[$name]}" || rc=$?
     unset "BG_PID[$name]"
-    secs=$(( $(date +%s) - BG_T0[$name] ))
+    secs=$(( $(cat "$BG_DIR/$name.end" 2>/dev/null || date +%s) - BG_T0[$name] ))
     sed "s/^/[$name] /" "$BG_DIR/$name.log"
     _step_row "$name (background)" "$secs" "${BG_BUDGET[$name]}" "$([ $rc = 0 ] && echo ok || echo FAILED)"
-    echo "<== $name: $secs s since it started in the background"
+    _step_row "  waiting for it" "$(( $(date +%s) - t0 ))" "${BG_BUDGET[$name]}" "-"
+    echo "<== $name: $secs s in the background, $(( $(date +%s) - t0 )) s waited for"
     return $rc
 }
 
